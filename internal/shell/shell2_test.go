@@ -1,0 +1,165 @@
+package shell
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNothingRunning(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: ""})
+	if res.Content != "ERROR: No previous running command to retrieve logs from." || res.Metadata.ExitCode != -1 || res.Metadata.Suffix != "" || res.Command != "" {
+		t.Fatalf("got %+v", res)
+	}
+	res = run(t, sh, Request{Command: "y", IsInput: true})
+	if res.Content != "ERROR: No previous running command to interact with." {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestMultipleCommandsRejected(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: "ls -l\necho hi"})
+	if !strings.HasPrefix(res.Error, "ERROR: Cannot execute multiple commands at once.") || !strings.HasSuffix(res.Error, "(1) ls -l\n(2) echo hi") {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestLongOutputKeepsTail(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, 5*time.Second)
+	res := run(t, sh, Request{Command: "for i in $(seq 1 50000); do echo \"Line $i\"; done", Timeout: 60})
+	if res.Metadata.ExitCode != 0 {
+		t.Fatalf("exit %d", res.Metadata.ExitCode)
+	}
+	if !strings.HasPrefix(res.Metadata.Prefix, "[Previous command outputs are truncated. Showing the last ") {
+		t.Fatalf("prefix %q", res.Metadata.Prefix)
+	}
+	if !strings.Contains(res.Content, "Line 50000") || !strings.Contains(res.Content, "[... Observation truncated due to length ...]") {
+		t.Fatalf("content tail %q", res.Content[len(res.Content)-100:])
+	}
+	if n := len([]rune(res.Content)); n != 30000+len("\n[... Observation truncated due to length ...]\n") {
+		t.Fatalf("content is %d runes", n)
+	}
+	// The kept history holds at least the last 11 000 lines, as tmux would.
+	var lines int
+	fmt.Sscanf(strings.TrimPrefix(res.Metadata.Prefix, "[Previous command outputs are truncated. Showing the last "), "%d", &lines)
+	if lines < 10990 {
+		t.Fatalf("only %d lines kept", lines)
+	}
+}
+
+func TestHiddenNotTruncated(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, 5*time.Second)
+	res := run(t, sh, Request{Command: "head -c 40000 /dev/zero | tr '\\0' a", Hidden: true})
+	if len(res.Content) != 40000 || !res.Hidden {
+		t.Fatalf("len %d hidden %v", len(res.Content), res.Hidden)
+	}
+}
+
+func TestStderrUnicodeBinary(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, 5*time.Second)
+	res := run(t, sh, Request{Command: "echo out; echo err >&2; echo 'héllo wörld 你好 🎉'"})
+	if res.Content != "out\nerr\nhéllo wörld 你好 🎉" {
+		t.Fatalf("got %q", res.Content)
+	}
+	res = run(t, sh, Request{Command: "head -c 4096 /dev/urandom; echo; echo done"})
+	if res.Metadata.ExitCode != 0 || !strings.HasSuffix(res.Content, "done") {
+		t.Fatalf("got exit %d, tail %q", res.Metadata.ExitCode, res.Content[max(0, len(res.Content)-20):])
+	}
+	if !strings.Contains(sh.Cwd(), "/") {
+		t.Fatal("cwd lost")
+	}
+}
+
+func TestContinuationPrefix(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: "echo first; sleep 1.5; echo second; sleep 1.5; echo third"})
+	if res.Content != "first" || res.Metadata.Prefix != "" {
+		t.Fatalf("got %+v", res)
+	}
+	res = run(t, sh, Request{Command: ""})
+	if res.Metadata.Prefix != "[Below is the output of the previous command.]\n" || res.Content != "second" {
+		t.Fatalf("got %+v", res)
+	}
+	res = run(t, sh, Request{Command: "", Timeout: 10, Blocking: true})
+	if res.Content != "third" || res.Metadata.ExitCode != 0 || res.Metadata.Prefix != "" {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestHeredocWaitingForInput(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: "cat"})
+	if res.Content != "" || res.Metadata.ExitCode != -1 {
+		t.Fatalf("got %+v", res)
+	}
+	res = run(t, sh, Request{Command: "hello", IsInput: true})
+	if res.Content != "hello" || res.Metadata.Prefix != "[Below is the output of the previous command.]\n" {
+		t.Fatalf("got %+v", res)
+	}
+	res = run(t, sh, Request{Command: "C-d", IsInput: true})
+	if res.Metadata.ExitCode != 0 || res.Metadata.Suffix != "\n[The command completed with exit code 0. CTRL+D was sent.]" {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestCtrlZ(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	run(t, sh, Request{Command: "sleep 100"})
+	res := run(t, sh, Request{Command: "C-z", IsInput: true})
+	if res.Metadata.ExitCode != 148 || !strings.Contains(res.Content, "Stopped") {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestCompletedAfterTimeoutThenNewCommand(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: "sleep 1.5; echo late"})
+	if res.Metadata.ExitCode != -1 {
+		t.Fatalf("got %+v", res)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	// The first command finished after its reply; a new command is not
+	// refused and the late output is not lost.
+	res = run(t, sh, Request{Command: "echo next"})
+	if res.Metadata.ExitCode != 0 || !strings.Contains(res.Content, "late") || !strings.HasSuffix(res.Content, "next") {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestPythonInput(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: `python3 -c "name = input('Enter your name: '); print(f'Hello {name}')"`})
+	if res.Content != "Enter your name:" {
+		t.Fatalf("got %+v", res)
+	}
+	res = run(t, sh, Request{Command: "Alice", IsInput: true})
+	if res.Content != "Hello Alice" || res.Metadata.ExitCode != 0 {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestGitAliasAndPython(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: "alias git"})
+	if res.Content != "alias git='git --no-pager'" {
+		t.Fatalf("got %q", res.Content)
+	}
+	res = run(t, sh, Request{Command: "mkdir -p bin && ln -s $(command -v python3) bin/python && export PATH=$PWD/bin:$PATH && true"})
+	if got := *res.Metadata.PyInterpreterPath; got != sh.Cwd()+"/bin/python" {
+		t.Fatalf("py_interpreter_path %q", got)
+	}
+}
