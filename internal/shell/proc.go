@@ -212,6 +212,13 @@ func (p *proc) reassertNoEcho() {
 	_ = unix.IoctlSetTermios(int(p.ptmx.Fd()), unix.TCSETS, t)
 }
 
+// cookedTTY reports whether the foreground program reads the terminal in
+// canonical mode with signals on, where the tty itself would echo ^C.
+func (p *proc) cookedTTY() bool {
+	t, err := unix.IoctlGetTermios(int(p.ptmx.Fd()), unix.TCGETS)
+	return err == nil && t.Lflag&unix.ISIG != 0 && t.Lflag&unix.ICANON != 0
+}
+
 func (p *proc) signal() {
 	select {
 	case p.notify <- struct{}{}:

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // Config says how to start the shell.
@@ -223,6 +224,17 @@ func controlByte(k byte) byte {
 	return k & 0x1f
 }
 
+// echoesAsCaret reports whether a tty in canonical mode with ECHOCTL shows
+// C-<k> as "^K": signal and other control keys do; EOF, line editing and
+// whitespace keys do not.
+func echoesAsCaret(k byte) bool {
+	switch k | 0x20 {
+	case 'd', 'h', 'i', 'j', 'm', 'u', 'w', 'q', 's', 'r', 'v':
+		return false
+	}
+	return (k >= 'a' && k <= 'z') || (k >= 'A' && k <= 'Z') || k == '\\'
+}
+
 func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 	p := s.p
 	command := pyStrip(req.Command)
@@ -254,7 +266,13 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 		var data []byte
 		switch {
 		case isSpecialKey(command):
-			data = []byte{controlByte(command[2])}
+			k := command[2]
+			data = []byte{controlByte(k)}
+			if echoesAsCaret(k) && (!p.running || p.cookedTTY()) {
+				// A terminal with echo on shows the key as ^X; OpenHands'
+				// agents see that in the reply, so show it too.
+				p.scr.write([]byte{'^', byte(unicode.ToUpper(rune(k)))})
+			}
 		default:
 			data = append([]byte(command), '\r')
 		}

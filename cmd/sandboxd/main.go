@@ -1,0 +1,288 @@
+// Command sandboxd is the server inside every sbx sandbox. It speaks
+// OpenHands' action execution protocol and is launched the same way:
+//
+//	sandboxd <port> --working-dir DIR [--plugins NAME...] [--username U]
+//	         [--user-id N] [--no-enable-browser] [--host ADDR]
+//
+// See README.md for the environment variables it reads.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sbx-dev/sbx/internal/fileops"
+	"github.com/sbx-dev/sbx/internal/reaper"
+	"github.com/sbx-dev/sbx/internal/sandboxd"
+	"github.com/sbx-dev/sbx/internal/shell"
+	"github.com/sbx-dev/sbx/internal/transfer"
+	"github.com/sbx-dev/sbx/internal/userinit"
+	"github.com/sbx-dev/sbx/internal/version"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is the whole program with the OS passed in, so tests can run it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args, getenv)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintf(stdout, "sandboxd %s\n", version.String())
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sandboxd: %v\n\n%s", err, usage)
+		return 2
+	}
+	level := slog.LevelInfo
+	if isTrue(getenv("DEBUG")) {
+		level = slog.LevelDebug
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if isTrue(getenv("LOG_JSON")) {
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(handler)
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("sandboxd failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// Signals are handled, never left ignored: a server started with SIGINT
+// ignored (by a shell's `&`) would pass that on to the agent's shell and
+// C-c would do nothing (spec §5.10). Installing a handler makes every
+// child start with the default disposition again.
+var handledSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
+
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, handledSignals...)
+	defer signal.Stop(sigs)
+
+	r := reaper.New(log)
+	defer r.Close()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("sandboxd listening", "addr", ln.Addr().String(), "version", version.String(), "pid", os.Getpid())
+
+	// The listener answers /alive with "not initialized" while the user,
+	// the working directory and the shell are being prepared.
+	u, err := prepareUser(ctx, cfg, r, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	files, err := fileops.New(fileops.Options{WorkspaceRoot: cfg.workDir, UID: u.chownUID, GID: u.chownGID, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer files.Close()
+
+	var owner *transfer.Owner
+	if u.chownUID >= 0 {
+		owner = &transfer.Owner{UID: u.chownUID, GID: u.chownGID}
+	}
+	srv := sandboxd.New(sandboxd.Options{
+		WorkDir:       cfg.workDir,
+		SessionAPIKey: cfg.sessionKey,
+		Plugins:       cfg.plugins,
+		Files:         files,
+		Upload:        transfer.Options{Owner: owner},
+		Logger:        log,
+	})
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		// No read or write timeout: actions legitimately run for minutes
+		// and transfers stream gigabytes. Idle keep-alives are closed.
+		IdleTimeout: 10 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+
+	shellCfg := shell.Config{
+		Dir:             cfg.workDir,
+		Env:             shellEnv(os.Environ(), u),
+		Credential:      u.credential,
+		Login:           u.login,
+		NoChangeTimeout: cfg.noChange,
+		Starter:         r,
+		Logger:          log.With("component", "shell"),
+	}
+	sh, err := shell.New(ctx, shellCfg)
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("start shell: %w", err)
+	}
+	static := func(ctx context.Context, dir string) (sandboxd.StaticShell, error) {
+		c := shellCfg
+		c.Dir = dir
+		return shell.New(ctx, c)
+	}
+	srv.SetReady(sh, static)
+	log.Info("sandboxd ready", "working_dir", cfg.workDir, "user", u.name, "uid", u.uid)
+
+	var result error
+	select {
+	case sig := <-waitForShutdown(sigs, log):
+		log.Info("shutting down", "signal", sig.String())
+	case err := <-serveErr:
+		result = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// End the agent's processes first, so that nothing keeps writing while
+	// the server goes away, then stop serving.
+	sh.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		hs.Close()
+	}
+	return result
+}
+
+// waitForShutdown returns a channel that yields the first terminating
+// signal; SIGHUP and SIGQUIT are logged and otherwise ignored.
+func waitForShutdown(sigs <-chan os.Signal, log *slog.Logger) <-chan os.Signal {
+	out := make(chan os.Signal, 1)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP || sig == syscall.SIGQUIT {
+				log.Info("ignoring signal", "signal", sig.String())
+				continue
+			}
+			out <- sig
+			return
+		}
+	}()
+	return out
+}
+
+type sandboxUser struct {
+	name       string
+	uid        int
+	home       string
+	credential *syscall.Credential // nil: the shell runs as sandboxd's user
+	login      bool
+	chownUID   int // owner given to files sandboxd creates; -1: leave as is
+	chownGID   int
+}
+
+// prepareUser does spec §2.2 step 2 and decides who the shell runs as.
+func prepareUser(ctx context.Context, cfg config, r *reaper.Reaper, log *slog.Logger) (sandboxUser, error) {
+	self, err := userinit.Current()
+	if err != nil {
+		return sandboxUser{}, fmt.Errorf("who am I: %w", err)
+	}
+	root := os.Geteuid() == 0
+	group := cfg.groupID
+	// Without a user switch the shell runs as we do and, like any local
+	// process, keeps our HOME.
+	home := self.Home
+	if h := cfg.home; h != "" {
+		home = h
+	}
+	su := sandboxUser{name: self.Name, uid: self.UID, home: home, chownUID: -1, chownGID: -1}
+
+	// LocalRuntime: the server already runs as the requested user.
+	if cfg.username == cfg.envUser && cfg.username != "root" && cfg.username != "openhands" {
+		if err := userinit.PrepareWorkDir(cfg.workDir, self.UID, self.GID); err != nil {
+			return su, err
+		}
+		return su, nil
+	}
+	if !root {
+		if cfg.username != self.Name {
+			log.Warn("not root: the shell runs as the server's own user", "requested", cfg.username, "user", self.Name)
+		}
+		return su, userinit.PrepareWorkDir(cfg.workDir, self.UID, self.GID)
+	}
+	u, err := userinit.Ensure(ctx, userinit.Options{Runner: r, Logger: log}, cfg.username, cfg.userID)
+	if err != nil {
+		return su, err
+	}
+	gid := 0
+	if group >= 0 {
+		gid = group
+	}
+	if err := userinit.PrepareWorkDir(cfg.workDir, u.UID, gid); err != nil {
+		return su, err
+	}
+	su.chownUID, su.chownGID = u.UID, u.UID
+	if cfg.suToUser && (cfg.username == "root" || cfg.username == "openhands" || (cfg.runtimeUsername != "" && cfg.username == cfg.runtimeUsername)) {
+		su.name, su.uid, su.home, su.login = u.Name, u.UID, u.Home, true
+		if u.UID != 0 {
+			groups := make([]uint32, 0, len(u.Groups))
+			for _, g := range u.Groups {
+				groups = append(groups, uint32(g))
+			}
+			su.credential = &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: groups}
+		}
+	}
+	return su, nil
+}
+
+// shellEnv is the agent shell's environment: sandboxd's own, minus its
+// secrets, with the account variables of the user the shell runs as.
+func shellEnv(base []string, u sandboxUser) []string {
+	drop := map[string]bool{"SESSION_API_KEY": true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
+	env := make([]string, 0, len(base)+6)
+	hasLang, hasTerm := false, false
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if drop[k] {
+			continue
+		}
+		switch k {
+		case "LANG", "LC_ALL":
+			hasLang = true
+		case "TERM":
+			hasTerm = true
+		}
+		env = append(env, kv)
+	}
+	home := u.home
+	if home == "" {
+		home = "/"
+	}
+	env = append(env, "HOME="+home, "USER="+u.name, "LOGNAME="+u.name, "SHELL=/bin/bash")
+	if !hasLang {
+		// Readline mangles non-ASCII input in the C locale.
+		env = append(env, "LANG=C.UTF-8")
+	}
+	if !hasTerm {
+		env = append(env, "TERM=xterm-256color")
+	}
+	return env
+}
+
+func isTrue(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "t", "yes", "y", "on":
+		return true
+	}
+	return false
+}

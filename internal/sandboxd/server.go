@@ -1,0 +1,214 @@
+// Package sandboxd is the HTTP layer of the in-sandbox server: it turns
+// OpenHands' action execution protocol (spec §1–§4) into calls on the
+// shell, the file operations and the transfer code, and errors into the
+// documented statuses and bodies. It is the only package of sandboxd's
+// build that serves HTTP; the packages it drives never see a request.
+package sandboxd
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/shell"
+	"github.com/sbx-dev/sbx/internal/transfer"
+	"github.com/sbx-dev/sbx/sandboxapi"
+)
+
+// Shell is what the server needs of the agent's persistent shell.
+type Shell interface {
+	Run(ctx context.Context, req shell.Request) (shell.Result, error)
+	Cwd() string
+}
+
+// ShellFactory starts a separate shell in dir, for is_static commands.
+type ShellFactory func(ctx context.Context, dir string) (StaticShell, error)
+
+// StaticShell is a throw-away shell.
+type StaticShell interface {
+	Run(ctx context.Context, req shell.Request) (shell.Result, error)
+	Close() error
+}
+
+// Options configure a Server.
+type Options struct {
+	WorkDir       string
+	SessionAPIKey string // empty: no authentication (spec §2.3)
+	Plugins       []string
+	Files         FileOps
+	// Upload configures /upload_file: the owner of created files and the
+	// archive limits.
+	Upload transfer.Options
+	Logger *slog.Logger
+	// MaxActionBytes bounds a /execute_action body.
+	MaxActionBytes int64
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// Server serves the sandbox API. Create it with New, make it ready with
+// SetReady once the shell is up, then serve Handler().
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	ready    atomic.Bool
+	readyCh  chan struct{} // closed by SetReady
+	start    time.Time
+	lastExec atomic.Int64 // unix nanos of the last /execute_action start
+	cpu      cpuSampler
+
+	// actionMu serialises actions, as OpenHands' single asyncio.Lock does.
+	actionMu sync.Mutex
+	shell    Shell
+	static   ShellFactory
+}
+
+// New builds a server. It answers /alive with "not initialized" until
+// SetReady is called.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxActionBytes <= 0 {
+		opts.MaxActionBytes = 64 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, log: opts.Logger, start: opts.Now(), readyCh: make(chan struct{})}
+	s.lastExec.Store(s.start.UnixNano())
+	s.mux = http.NewServeMux()
+	s.routes()
+	return s
+}
+
+// SetReady attaches the shell and flips /alive to "ok".
+func (s *Server) SetReady(sh Shell, static ShellFactory) {
+	s.actionMu.Lock()
+	s.shell, s.static = sh, static
+	s.actionMu.Unlock()
+	if !s.ready.Swap(true) {
+		close(s.readyCh)
+	}
+}
+
+// Handler is the server's root handler: authentication, then routing.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(s.serveHTTP)
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET "+sandboxapi.PathAlive, s.handle(s.alive))
+	s.mux.HandleFunc("GET "+sandboxapi.PathServerInfo, s.handle(s.serverInfo))
+	s.mux.HandleFunc("POST "+sandboxapi.PathExecuteAction, s.handle(s.executeAction))
+	s.mux.HandleFunc("POST "+sandboxapi.PathUploadFile, s.handle(s.uploadFile))
+	s.mux.HandleFunc("GET "+sandboxapi.PathDownloadFiles, s.handle(s.downloadFiles))
+	s.mux.HandleFunc("POST "+sandboxapi.PathListFiles, s.handle(s.listFiles))
+	s.mux.HandleFunc("GET "+sandboxapi.PathVSCodeToken, s.handle(s.vscodeToken))
+	s.mux.HandleFunc("POST "+sandboxapi.PathUpdateMCPServer, s.handle(s.updateMCPServer))
+	s.mux.HandleFunc("/mcp/", s.handle(s.mcpUnsupported))
+	s.mux.HandleFunc("/", s.handle(s.notFound))
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// Authentication comes before routing, as OpenHands' middleware does:
+	// without the key even an unknown path answers 403.
+	if key := s.opts.SessionAPIKey; key != "" && r.URL.Path != sandboxapi.PathAlive && r.URL.Path != sandboxapi.PathServerInfo {
+		got := r.Header.Get(sandboxapi.HeaderSessionAPIKey)
+		if subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+			writeJSON(w, http.StatusForbidden, sandboxapi.ErrorBody{Detail: "Invalid API Key"})
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// handlerFunc is a handler that returns its error instead of writing it;
+// writeError is the one place errors become statuses.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("handler panic", "path", r.URL.Path, "panic", p)
+				writeJSON(w, http.StatusInternalServerError, sandboxapi.ErrorBody{Detail: "An unexpected error occurred. Please try again later."})
+			}
+		}()
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// writeError maps an error to the status and body of spec §2.4/§2.5.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var re *requestError
+	switch {
+	case errors.As(err, &re):
+		if re.status >= 500 {
+			s.log.Warn("request failed", "path", r.URL.Path, "status", re.status, "detail", re.detail)
+		}
+		writeJSON(w, re.status, sandboxapi.ErrorBody{Detail: re.detail, Errors: re.errors})
+	case errors.Is(err, errdefs.ErrTooLarge):
+		writeJSON(w, http.StatusRequestEntityTooLarge, sandboxapi.ErrorBody{Detail: err.Error()})
+	default:
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+		writeJSON(w, http.StatusInternalServerError, sandboxapi.ErrorBody{Detail: "An unexpected error occurred. Please try again later."})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := marshalNoEscape(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"detail":"An unexpected error occurred. Please try again later."}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func (s *Server) alive(w http.ResponseWriter, r *http.Request) error {
+	st := "ok"
+	if !s.ready.Load() {
+		st = "not initialized"
+	}
+	writeJSON(w, http.StatusOK, sandboxapi.Alive{Status: st})
+	return nil
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	return &requestError{status: http.StatusNotFound, detail: "Not Found"}
+}
+
+func (s *Server) vscodeToken(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"token": nil})
+	return nil
+}
+
+func (s *Server) updateMCPServer(w http.ResponseWriter, r *http.Request) error {
+	var v any
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&v); err != nil {
+		return &requestError{status: 500, detail: "An unexpected error occurred. Please try again later."}
+	}
+	if _, ok := v.([]any); !ok {
+		return &requestError{status: 500, detail: "400: Request must be a list of MCP tools to sync"}
+	}
+	return &requestError{status: 500, detail: "MCP Proxy Manager is not initialized"}
+}
+
+func (s *Server) mcpUnsupported(w http.ResponseWriter, r *http.Request) error {
+	return &requestError{status: http.StatusNotImplemented, detail: "MCP is not supported by this sandbox server (sbx sandboxd)"}
+}
