@@ -80,7 +80,7 @@ func startServer(tb testing.TB) *server {
 	cmd := exec.Command(sandboxdBin, strconv.Itoa(port), "--working-dir", work, "--username", u.Username, "--user-id", u.Uid, "--no-enable-browser", "--host", "127.0.0.1")
 	// A fresh HOME: the figures are sandboxd's, not those of this
 	// machine's ~/.bashrc.
-	cmd.Env = append(os.Environ(), "USER="+u.Username, "HOME="+tb.TempDir())
+	cmd.Env = append(os.Environ(), "USER="+u.Username, "HOME="+tb.TempDir(), "SU_TO_USER=false")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -228,7 +228,6 @@ func (z *zipStream) addFile(ctx context.Context, f *os.File, name string) error 
 	return nil
 }
 
-
 func writeError(err error) error {
 	return errdefs.Wrap(errdefs.ErrInternal, fmt.Sprintf("writing archive: %v", err), err)
 }
