@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -137,10 +138,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		hs.Close()
 		return fmt.Errorf("start shell: %w", err)
 	}
+	statics := &shellSet{m: map[*shell.Shell]bool{}}
 	static := func(ctx context.Context, dir string) (sandboxd.StaticShell, error) {
 		c := shellCfg
 		c.Dir = dir
-		return shell.New(ctx, c)
+		s, err := shell.New(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		statics.add(s)
+		return trackedShell{s, statics}, nil
 	}
 	srv.SetReady(sh, static)
 	log.Info("sandboxd ready", "working_dir", cfg.workDir, "user", u.name, "uid", u.uid)
@@ -156,6 +163,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	// End the agent's processes first, so that nothing keeps writing while
 	// the server goes away, then stop serving.
 	sh.Close()
+	statics.closeAll()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
@@ -179,6 +187,47 @@ func waitForShutdown(sigs <-chan os.Signal, log *slog.Logger) <-chan os.Signal {
 		}
 	}()
 	return out
+}
+
+// shellSet tracks the throw-away shells of is_static commands so that a
+// shutdown ends them too.
+type shellSet struct {
+	mu sync.Mutex
+	m  map[*shell.Shell]bool
+}
+
+func (s *shellSet) add(sh *shell.Shell) {
+	s.mu.Lock()
+	s.m[sh] = true
+	s.mu.Unlock()
+}
+
+func (s *shellSet) remove(sh *shell.Shell) {
+	s.mu.Lock()
+	delete(s.m, sh)
+	s.mu.Unlock()
+}
+
+func (s *shellSet) closeAll() {
+	s.mu.Lock()
+	all := make([]*shell.Shell, 0, len(s.m))
+	for sh := range s.m {
+		all = append(all, sh)
+	}
+	s.mu.Unlock()
+	for _, sh := range all {
+		sh.Close()
+	}
+}
+
+type trackedShell struct {
+	*shell.Shell
+	set *shellSet
+}
+
+func (t trackedShell) Close() error {
+	t.set.remove(t.Shell)
+	return t.Shell.Close()
 }
 
 type sandboxUser struct {

@@ -36,7 +36,9 @@ type testServer struct {
 	work string
 }
 
-func newTestServer(t *testing.T, key string) *testServer {
+func newBenchServer(t testing.TB) *testServer { return newTestServer(t, "") }
+
+func newTestServer(t testing.TB, key string) *testServer {
 	t.Helper()
 	work := t.TempDir()
 	files, err := fileops.New(fileops.Options{WorkspaceRoot: work, UID: -1, GID: -1})

@@ -88,13 +88,17 @@ type Shell struct {
 	cfg Config
 
 	mu             sync.Mutex // serialises Run and guards the fields below
-	p              *proc
 	prevStatus     status
 	prevOutput     string
 	partialReplied bool
 	cwd            string
 	notice         string // told to the agent on its next reply
-	closed         bool
+
+	// pmu guards p and closed apart from mu, so that Close can kill the
+	// shell while a Run is waiting on it: the Run then returns at once.
+	pmu    sync.Mutex
+	p      *proc
+	closed bool
 }
 
 // New starts the shell and waits until it shows its first prompt.
@@ -126,7 +130,9 @@ func New(ctx context.Context, cfg Config) (*Shell, error) {
 	return &Shell{cfg: cfg, p: p, cwd: dir}, nil
 }
 
-// Cwd is the shell's working directory as of its last prompt.
+// Cwd is the shell's working directory as of its last prompt. It is
+// called by the server while no Run is in progress (actions are
+// serialised), so it takes the same lock.
 func (s *Shell) Cwd() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -135,24 +141,31 @@ func (s *Shell) Cwd() string {
 
 // Pid is the pid of the current bash, which is also its session id.
 func (s *Shell) Pid() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
 	if s.p == nil {
 		return 0
 	}
 	return s.p.pgid
 }
 
-// Close ends the shell and every process of its session.
+// Close ends the shell and every process of its session. A Run in
+// progress returns promptly with the shell's exit.
 func (s *Shell) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.pmu.Lock()
+	p := s.p
 	s.closed = true
-	if s.p != nil {
-		s.p.close()
-		s.p = nil
+	s.pmu.Unlock()
+	if p != nil {
+		p.close()
 	}
 	return nil
+}
+
+func (s *Shell) current() (*proc, bool) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.p, s.closed
 }
 
 // ErrClosed is returned by Run after Close.
@@ -162,7 +175,7 @@ var ErrClosed = errors.New("shell is closed")
 func (s *Shell) Run(ctx context.Context, req Request) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if _, closed := s.current(); closed {
 		return Result{}, ErrClosed
 	}
 	if err := s.ensureAlive(ctx); err != nil {
@@ -182,7 +195,7 @@ func (s *Shell) Run(ctx context.Context, req Request) (Result, error) {
 // ensureAlive replaces a dead shell with a fresh one in the last known
 // working directory, and remembers to tell the agent.
 func (s *Shell) ensureAlive(ctx context.Context) error {
-	p := s.p
+	p, _ := s.current()
 	p.mu.Lock()
 	exited := p.exited
 	p.mu.Unlock()
@@ -198,7 +211,14 @@ func (s *Shell) ensureAlive(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restart shell: %w", err)
 	}
+	s.pmu.Lock()
+	if s.closed {
+		s.pmu.Unlock()
+		np.close()
+		return ErrClosed
+	}
 	s.p = np
+	s.pmu.Unlock()
 	s.cwd = dir
 	s.prevStatus, s.prevOutput, s.partialReplied = statusNone, "", false
 	s.notice = fmt.Sprintf("[The previous shell exited. This is a new shell in %s: variables, aliases, functions and background jobs of the old shell are gone.]\n", dir)
@@ -236,7 +256,7 @@ func echoesAsCaret(k byte) bool {
 }
 
 func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
-	p := s.p
+	p, _ := s.current()
 	command := pyStrip(req.Command)
 	running := s.prevStatus == statusNoChange || s.prevStatus == statusHard
 	if !running {
@@ -296,7 +316,7 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 }
 
 func (s *Shell) wait(ctx context.Context, req Request, command string) (Result, error) {
-	p := s.p
+	p, _ := s.current()
 	var noChange <-chan time.Time
 	var ncTimer *time.Timer
 	if !req.Blocking {
@@ -383,7 +403,7 @@ func (s *Shell) partialOutput(raw string) string {
 }
 
 func (s *Shell) timedOut(st status, suffix, command string, req Request) Result {
-	p := s.p
+	p, _ := s.current()
 	p.mu.Lock()
 	if p.done != nil {
 		// The prompt arrived just as the timer fired: completion wins.
@@ -431,7 +451,7 @@ func (s *Shell) completed(c *completion, command string, req Request) Result {
 // died answers the command during which the shell exited (`exit`,
 // `kill -9 $$`). The next Run starts a new shell.
 func (s *Shell) died(command string, req Request) Result {
-	p := s.p
+	p, _ := s.current()
 	// Give the reader a moment to drain what the shell printed last.
 	select {
 	case <-p.readerDone:

@@ -163,3 +163,27 @@ func TestGitAliasAndPython(t *testing.T) {
 		t.Fatalf("py_interpreter_path %q", got)
 	}
 }
+
+func TestCloseDuringRun(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, 30*time.Second)
+	done := make(chan Result, 1)
+	go func() {
+		res, _ := sh.Run(t.Context(), Request{Command: "sleep 60", Blocking: true, Timeout: 60})
+		done <- res
+	}()
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	sh.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Close")
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Fatalf("Close took %s", d)
+	}
+	if _, err := sh.Run(t.Context(), Request{Command: "true"}); err != ErrClosed {
+		t.Fatalf("Run after Close: %v", err)
+	}
+}
