@@ -2,6 +2,7 @@ package shell
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +187,49 @@ func TestCloseDuringRun(t *testing.T) {
 	if _, err := sh.Run(t.Context(), Request{Command: "true"}); err != ErrClosed {
 		t.Fatalf("Run after Close: %v", err)
 	}
+}
+
+// TestOrphansReaped: background jobs whose parent exits are re-parented to
+// the reaper's process (a child subreaper) and reaped, not left as zombies.
+func TestOrphansReaped(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, 10*time.Second)
+	res := run(t, sh, Request{Command: "for i in $(seq 1000); do (sleep 0.001 &); done; sleep 1; echo spawned", Timeout: 60})
+	if res.Content != "spawned" {
+		t.Fatalf("got %+v", res)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		z := zombiesOf(os.Getpid())
+		if z == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d zombie children left", z)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if testReaper.Orphans() < 900 {
+		t.Fatalf("reaped only %d orphans", testReaper.Orphans())
+	}
+}
+
+func zombiesOf(ppid int) int {
+	ents, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[0] == "Z" && f[1] == fmt.Sprint(ppid) {
+			n++
+		}
+	}
+	return n
 }
