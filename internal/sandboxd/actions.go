@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/sbx-dev/sbx/internal/fileops"
@@ -65,6 +66,9 @@ func (s *Server) dispatch(ctx context.Context, d *decodedAction) (sandboxapi.Obs
 	case sandboxapi.ActionBrowse, sandboxapi.ActionBrowseInteractive:
 		return errorObservation("Browser functionality is not supported or disabled."), nil
 	case sandboxapi.ActionRunIPython:
+		if slices.Contains(s.opts.Plugins, "jupyter") {
+			return sandboxapi.Observation{}, internalError("IPython cells are not supported by sbx's sandboxd yet (the jupyter plugin is accepted but not provided); run Python through the shell instead, e.g. python3 -c '...'")
+		}
 		return sandboxapi.Observation{}, internalError("JupyterRequirement not found. Unable to run IPython action.")
 	}
 	return sandboxapi.Observation{}, internalError(fmt.Sprintf("'ActionExecutor' object has no attribute '%s'", d.typ))
