@@ -128,7 +128,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Dir:             cfg.workDir,
 		Env:             shellEnv(os.Environ(), u),
 		Credential:      u.credential,
-		Login:           u.login,
 		NoChangeTimeout: cfg.noChange,
 		Starter:         r,
 		Logger:          log.With("component", "shell"),
@@ -235,8 +234,7 @@ type sandboxUser struct {
 	uid        int
 	home       string
 	credential *syscall.Credential // nil: the shell runs as sandboxd's user
-	login      bool
-	chownUID   int // owner given to files sandboxd creates; -1: leave as is
+	chownUID   int                 // owner given to files sandboxd creates; -1: leave as is
 	chownGID   int
 }
 
@@ -282,7 +280,7 @@ func prepareUser(ctx context.Context, cfg config, r *reaper.Reaper, log *slog.Lo
 	}
 	su.chownUID, su.chownGID = u.UID, u.UID
 	if cfg.suToUser && (cfg.username == "root" || cfg.username == "openhands" || (cfg.runtimeUsername != "" && cfg.username == cfg.runtimeUsername)) {
-		su.name, su.uid, su.home, su.login = u.Name, u.UID, u.Home, true
+		su.name, su.uid, su.home = u.Name, u.UID, u.Home
 		if u.UID != 0 {
 			groups := make([]uint32, 0, len(u.Groups))
 			for _, g := range u.Groups {

@@ -81,10 +81,11 @@ func (s *Server) run(ctx context.Context, d *decodedAction) (sandboxapi.Observat
 	if err := bindArgs(d, &a); err != nil {
 		return sandboxapi.Observation{}, err
 	}
-	req := shell.Request{Command: a.Command, IsInput: a.IsInput, Hidden: a.Hidden}
+	// blocking is a field of the action whether or not a timeout came with
+	// it: blocking without a timeout waits for the command to finish.
+	req := shell.Request{Command: a.Command, IsInput: a.IsInput, Hidden: a.Hidden, Blocking: a.Blocking}
 	if d.timeout != nil {
 		req.Timeout = *d.timeout
-		req.Blocking = d.blocking
 	}
 	var res shell.Result
 	var err error

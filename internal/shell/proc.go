@@ -123,11 +123,10 @@ func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 		tty.Close()
 		return nil, err
 	}
-	args := []string{"-i"}
-	if cfg.Login {
-		args = append([]string{"--login"}, args...)
-	}
-	cmd := exec.Command(cfg.Shell, args...)
+	// Interactive, not a login shell: OpenHands runs `su <user> -`, where
+	// the "-" after the user name is an argument for the shell, not su's
+	// login flag, so bash reads ~/.bashrc and keeps the environment.
+	cmd := exec.Command(cfg.Shell, "-i")
 	cmd.Dir = dir
 	cmd.Env = cfg.Env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
@@ -336,19 +335,26 @@ func (p *proc) onPrompt(m promptMeta) {
 	truncated := p.scr.dropped > 0
 	p.scr.reset()
 	if p.carry != "" {
-		text = p.carry + "\n" + text
+		text = joinSegments(p.carry, text)
 		p.carry = ""
 	}
 	if p.done != nil {
 		// Another prompt before anyone collected the first: bash ran more
 		// input. Keep it all, with the newest metadata.
-		p.done.output = p.done.output + "\n" + text
+		p.done.output = joinSegments(p.done.output, text)
 		p.done.meta = m
 		p.done.truncated = p.done.truncated || truncated
 		return
 	}
 	p.running = false
 	p.done = &completion{meta: m, output: text, truncated: truncated}
+}
+
+// joinSegments joins the output of two commands separated by a prompt the
+// way OpenHands' pane capture does: its PS1 starts with a newline and the
+// segments are joined with another, which leaves two blank lines between.
+func joinSegments(a, b string) string {
+	return a + "\n\n" + b
 }
 
 func parsePrompt(b []byte) promptMeta {

@@ -25,12 +25,21 @@ type screen struct {
 	col         int   // cursor column
 	dropped     int   // rows dropped from the front of history
 	free        [][]rune
+	alt         *savedScreen // set while a program uses the alternate screen
 	esc         escState
 	escParam    []byte // parameters of the CSI sequence being read
 	utf         [utf8.UTFMax]byte
 	utfN        int
 	changed     bool // set whenever a byte arrives; cleared by the reader
 	totalOutput int64
+}
+
+// savedScreen is the normal screen kept aside while a full-screen program
+// draws on the alternate one; what it drew there vanishes on return, as in
+// tmux.
+type savedScreen struct {
+	rows     []row
+	cur, col int
 }
 
 type row struct {
@@ -67,6 +76,7 @@ func (s *screen) reset() {
 	s.esc = escNone
 	s.escParam = s.escParam[:0]
 	s.utfN = 0
+	s.alt = nil
 }
 
 // write feeds program output.
@@ -232,10 +242,20 @@ func (s *screen) escByte(b byte) {
 // and line editors use; colours and modes are dropped as capture-pane does.
 func (s *screen) csi(final byte) {
 	p := s.escParam
-	if len(p) > 0 && (p[0] == '?' || p[0] == '>' || p[0] == '=' || p[0] == '<') {
-		return // private modes
+	if len(p) > 0 && p[0] == '?' && (final == 'h' || final == 'l') {
+		for _, mode := range strings.Split(string(p[1:]), ";") {
+			if mode == "1049" || mode == "1047" || mode == "47" {
+				s.alternate(final == 'h')
+			}
+		}
+		return
 	}
-	n1 := csiArg(p, 0, 1)
+	if len(p) > 0 && (p[0] == '?' || p[0] == '>' || p[0] == '=' || p[0] == '<') {
+		return // other private modes
+	}
+	// A count never needs to exceed the screen: bound it so hostile output
+	// cannot make the renderer allocate or loop without limit.
+	n1 := min(csiArg(p, 0, 1), s.screenRows)
 	switch final {
 	case 'A':
 		s.cur -= n1
@@ -297,6 +317,18 @@ func (s *screen) csi(final byte) {
 				s.rows[i].wrapped = false
 			}
 		}
+	}
+}
+
+func (s *screen) alternate(on bool) {
+	switch {
+	case on && s.alt == nil:
+		s.alt = &savedScreen{rows: s.rows, cur: s.cur, col: s.col}
+		s.rows = []row{{}}
+		s.cur, s.col = 0, 0
+	case !on && s.alt != nil:
+		s.rows, s.cur, s.col = s.alt.rows, s.alt.cur, s.alt.col
+		s.alt = nil
 	}
 }
 
@@ -365,7 +397,10 @@ func (s *screen) scrollIfNeeded() {
 	}
 	k := len(s.rows) - s.screenRows
 	for _, top := range s.rows[:k] {
-		s.dropped += s.history.push(top.cells, top.wrapped)
+		if s.alt == nil {
+			// The alternate screen has no scrollback.
+			s.dropped += s.history.push(top.cells, top.wrapped)
+		}
 		if cap(top.cells) <= 4*s.cols {
 			s.free = append(s.free, top.cells[:0])
 		}
@@ -405,12 +440,14 @@ func (s *screen) text() string {
 		b.WriteString(pyRstrip(string(line)))
 		line = line[:0]
 	}
-	s.history.each(func(cells []byte, wrapped bool) {
-		line = append(line, cells...)
-		if !wrapped {
-			flush()
-		}
-	})
+	if s.alt == nil {
+		s.history.each(func(cells []byte, wrapped bool) {
+			line = append(line, cells...)
+			if !wrapped {
+				flush()
+			}
+		})
+	}
 	for i, r := range s.rows {
 		for _, c := range r.cells {
 			line = utf8.AppendRune(line, c)

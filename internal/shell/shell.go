@@ -271,6 +271,7 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 		return Result{Error: multipleCommandsError(cmds)}, nil
 	}
 
+	wantPrompts := 0
 	p.mu.Lock()
 	stillRunning := p.running
 	if running && stillRunning && !req.IsInput && command != "" {
@@ -288,7 +289,7 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 		case isSpecialKey(command):
 			k := command[2]
 			data = []byte{controlByte(k)}
-			if echoesAsCaret(k) && (!p.running || p.cookedTTY()) {
+			if echoesAsCaret(k) && p.running && p.cookedTTY() {
 				// A terminal with echo on shows the key as ^X; OpenHands'
 				// agents see that in the reply, so show it too.
 				p.scr.write([]byte{'^', byte(unicode.ToUpper(rune(k)))})
@@ -306,16 +307,25 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 			p.running = true
 			p.reassertNoEcho()
 		}
+		if req.IsInput && !p.running && p.done != nil {
+			// The command finished after its last reply and bash is at its
+			// prompt: what is typed now is bash's to run. Report what it
+			// makes of it (C-c gives 130, a word runs as a command).
+			wantPrompts = p.prompts + 1
+		}
 		if err := p.send(data); err != nil {
 			p.mu.Unlock()
 			return Result{}, err
 		}
 	}
 	p.mu.Unlock()
-	return s.wait(ctx, req, command)
+	return s.wait(ctx, req, command, wantPrompts)
 }
 
-func (s *Shell) wait(ctx context.Context, req Request, command string) (Result, error) {
+// wait waits for the command's prompt, a timeout or the shell's death.
+// With wantPrompts > 0 a completion counts only once that many prompts
+// have been seen in all.
+func (s *Shell) wait(ctx context.Context, req Request, command string, wantPrompts int) (Result, error) {
 	p, _ := s.current()
 	var noChange <-chan time.Time
 	var ncTimer *time.Timer
@@ -339,7 +349,7 @@ func (s *Shell) wait(ctx context.Context, req Request, command string) (Result, 
 	p.mu.Unlock()
 	for {
 		p.mu.Lock()
-		if p.done != nil {
+		if p.done != nil && p.prompts >= wantPrompts {
 			c := p.done
 			p.done = nil
 			p.mu.Unlock()
@@ -375,7 +385,7 @@ func (s *Shell) wait(ctx context.Context, req Request, command string) (Result, 
 func (p *proc) rawOutput() string {
 	text := p.scr.text()
 	if p.carry != "" {
-		text = p.carry + "\n" + text
+		text = joinSegments(p.carry, text)
 	}
 	if p.done != nil {
 		text = p.done.output

@@ -19,7 +19,7 @@ func splitCommands(command string) []string {
 	}
 	p := syntax.NewParser(syntax.Variant(syntax.LangBash))
 	f, err := p.Parse(strings.NewReader(command), "")
-	if err != nil || len(f.Stmts) == 0 {
+	if err != nil || len(f.Stmts) == 0 || bashlexFails(f) {
 		return []string{command}
 	}
 	// Byte offsets at which a new top-level command starts.
@@ -53,4 +53,49 @@ func stmtEndLine(st *syntax.Stmt) uint {
 		return st.Semicolon.Line()
 	}
 	return st.End().Line()
+}
+
+// bashlexFails reports whether the input uses a construct that bashlex
+// (what OpenHands splits with) cannot parse. OpenHands then sends the text
+// as one command and every line runs, so agents write multi-line scripts
+// that rely on it; rejecting them would break those agents. The list is
+// bashlex 0.18's: [[ ]], $(( )), $[ ], (( )), for (( )), case, select,
+// coproc, time, array assignments, and quoted heredoc delimiters.
+func bashlexFails(f *syntax.File) bool {
+	fails := false
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if fails {
+			return false
+		}
+		switch x := n.(type) {
+		case *syntax.TestClause, *syntax.ArithmExp, *syntax.ArithmCmd, *syntax.CaseClause,
+			*syntax.TimeClause, *syntax.CoprocClause, *syntax.CStyleLoop:
+			fails = true
+		case *syntax.ForClause:
+			fails = x.Select
+		case *syntax.Assign:
+			fails = x.Array != nil
+		case *syntax.Redirect:
+			fails = x.Hdoc != nil && quotedWord(x.Word)
+		}
+		return !fails
+	})
+	return fails
+}
+
+func quotedWord(w *syntax.Word) bool {
+	if w == nil {
+		return false
+	}
+	for _, p := range w.Parts {
+		switch x := p.(type) {
+		case *syntax.SglQuoted, *syntax.DblQuoted:
+			return true
+		case *syntax.Lit:
+			if strings.Contains(x.Value, "\\") {
+				return true
+			}
+		}
+	}
+	return false
 }

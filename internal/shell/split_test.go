@@ -24,7 +24,13 @@ func TestSplitCommands(t *testing.T) {
 		{"for i in 1 2; do\n  echo $i\ndone", []string{"for i in 1 2; do\n  echo $i\ndone"}},
 		{"if true; then\necho y\nfi\necho z", []string{"if true; then\necho y\nfi", "echo z"}},
 		{"cat <<EOF\nhello\nworld\nEOF", []string{"cat <<EOF\nhello\nworld\nEOF"}},
-		{"cat <<'EOF' > f.txt\na;b\nEOF\necho done", []string{"cat <<'EOF' > f.txt\na;b\nEOF", "echo done"}},
+		{"cat <<EOF\na;b\nEOF\necho done", []string{"cat <<EOF\na;b\nEOF", "echo done"}},
+		{"cat <<'EOF'\na;b\nEOF\necho done", []string{"cat <<'EOF'\na;b\nEOF\necho done"}},
+		{"cat <<\\EOF\na\nEOF\necho done", []string{"cat <<\\EOF\na\nEOF\necho done"}},
+		{"select x in a; do break; done\necho", []string{"select x in a; do break; done\necho"}},
+		{"for ((i=0;i<2;i++)); do :; done\necho", []string{"for ((i=0;i<2;i++)); do :; done\necho"}},
+		{"echo $[1+1]\necho", []string{"echo $[1+1]\necho"}},
+		{"declare -a a=(1)\necho", []string{"declare -a a=(1)\necho"}},
 		{"cat <<EOF; echo x\nbody\nEOF", []string{"cat <<EOF; echo x\nbody\nEOF"}},
 		{"echo 'unterminated", []string{"echo 'unterminated"}},
 		{"ls # comment\npwd", []string{"ls # comment", "pwd"}},
@@ -33,6 +39,14 @@ func TestSplitCommands(t *testing.T) {
 		{"python3 -c 'print(1)\nprint(2)'", []string{"python3 -c 'print(1)\nprint(2)'"}},
 		{"f() {\n echo hi\n}\nf", []string{"f() {\n echo hi\n}", "f"}},
 		{"find . -name '*.go' -exec grep -l x {} \\;", []string{"find . -name '*.go' -exec grep -l x {} \\;"}},
+		// Constructs bashlex cannot parse make OpenHands send the whole text.
+		{"echo a\n[[ -f x ]] || touch y", []string{"echo a\n[[ -f x ]] || touch y"}},
+		{"x=5\necho $((x+1))", []string{"x=5\necho $((x+1))"}},
+		{"case x in x) echo;; esac\necho after", []string{"case x in x) echo;; esac\necho after"}},
+		{"arr=(1 2 3)\necho ${#arr[@]}", []string{"arr=(1 2 3)\necho ${#arr[@]}"}},
+		{"time true\ntouch m", []string{"time true\ntouch m"}},
+		{"cat << 'EOF' > f.txt\nx\nEOF\ncp f.txt g", []string{"cat << 'EOF' > f.txt\nx\nEOF\ncp f.txt g"}},
+		{"cat << EOF > f.txt\nx\nEOF\ncp f.txt g", []string{"cat << EOF > f.txt\nx\nEOF", "cp f.txt g"}},
 	}
 	for _, tt := range tests {
 		got := splitCommands(tt.in)
