@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sbx-dev/sbx/internal/fileops"
+	"github.com/sbx-dev/sbx/internal/fileviewer"
 	"github.com/sbx-dev/sbx/internal/reaper"
 	"github.com/sbx-dev/sbx/internal/sandboxd"
 	"github.com/sbx-dev/sbx/internal/shell"
@@ -86,6 +87,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("sandboxd listening", "addr", ln.Addr().String(), "version", version.String(), "pid", os.Getpid())
+
+	// Spec §2.2 step 1: the file viewer the agent's browser tool uses.
+	if viewer, err := fileviewer.Start(cfg.port, fileviewer.URLFile, log); err != nil {
+		log.Warn("file viewer not started", "err", err)
+	} else {
+		defer viewer.Close(context.Background())
+		log.Debug("file viewer started", "url", viewer.URL)
+	}
 
 	// The listener answers /alive with "not initialized" while the user,
 	// the working directory and the shell are being prepared.

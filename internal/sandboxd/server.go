@@ -189,7 +189,23 @@ func (s *Server) alive(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// routeMethod is the method of a known route, so that the catch-all can
+// answer 405, as FastAPI does, for a known path asked with the wrong method.
+func routeMethod(path string) (string, bool) {
+	switch path {
+	case sandboxapi.PathAlive, sandboxapi.PathServerInfo, sandboxapi.PathDownloadFiles, sandboxapi.PathVSCodeToken:
+		return http.MethodGet, true
+	case sandboxapi.PathExecuteAction, sandboxapi.PathUploadFile, sandboxapi.PathListFiles, sandboxapi.PathUpdateMCPServer:
+		return http.MethodPost, true
+	}
+	return "", false
+}
+
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	if m, ok := routeMethod(r.URL.Path); ok {
+		w.Header().Set("Allow", m)
+		return &requestError{status: http.StatusMethodNotAllowed, detail: "Method Not Allowed"}
+	}
 	return &requestError{status: http.StatusNotFound, detail: "Not Found"}
 }
 

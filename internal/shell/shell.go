@@ -267,8 +267,13 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 			return Result{Content: errNoPreviousInput, Command: "", Metadata: DefaultMetadata()}, nil
 		}
 	}
-	if cmds := splitCommands(command); len(cmds) > 1 {
+	cmds, group := splitForBash(command)
+	if len(cmds) > 1 {
 		return Result{Error: multipleCommandsError(cmds)}, nil
+	}
+	typed := command
+	if group && !req.IsInput {
+		typed = "{ " + command + "\n}"
 	}
 
 	wantPrompts := 0
@@ -295,7 +300,7 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 				p.scr.write([]byte{'^', byte(unicode.ToUpper(rune(k)))})
 			}
 		default:
-			data = append([]byte(command), '\r')
+			data = append([]byte(typed), '\r')
 		}
 		if !p.running && !req.IsInput {
 			// A new command at the prompt. If the previous one finished

@@ -14,13 +14,27 @@ import (
 // statements starts another. Text that does not parse is one command: bash
 // will report the syntax error itself.
 func splitCommands(command string) []string {
+	cmds, _ := splitForBash(command)
+	return cmds
+}
+
+// splitForBash is splitCommands that also reports whether the text, though
+// accepted as one command, holds several top-level lines. bash would then
+// show a prompt after each line and the reply would be cut at the first;
+// the caller types such text as one { …; } group instead.
+func splitForBash(command string) (cmds []string, group bool) {
 	if pyStrip(command) == "" {
-		return []string{""}
+		return []string{""}, false
 	}
 	p := syntax.NewParser(syntax.Variant(syntax.LangBash))
 	f, err := p.Parse(strings.NewReader(command), "")
-	if err != nil || len(f.Stmts) == 0 || bashlexFails(f) {
-		return []string{command}
+	if err != nil || len(f.Stmts) == 0 {
+		return []string{command}, false
+	}
+	if bashlexFails(f) {
+		// Grouping a single multi-line statement is harmless, so any
+		// newline will do.
+		return []string{command}, strings.Contains(command, "\n")
 	}
 	// Byte offsets at which a new top-level command starts.
 	var starts []int
@@ -43,7 +57,7 @@ func splitCommands(command string) []string {
 		}
 		out = append(out, pyRstrip(command[s:end]))
 	}
-	return out
+	return out, false
 }
 
 // stmtEndLine is the line on which a statement's own text ends (its ';' or
@@ -59,7 +73,7 @@ func stmtEndLine(st *syntax.Stmt) uint {
 // (what OpenHands splits with) cannot parse. OpenHands then sends the text
 // as one command and every line runs, so agents write multi-line scripts
 // that rely on it; rejecting them would break those agents. The list is
-// bashlex 0.18's: [[ ]], $(( )), $[ ], (( )), for (( )), case, select,
+// bashlex 0.18's: [[ ]], $(( )), $[ ], for (( )), case, select,
 // coproc, time, array assignments, and quoted heredoc delimiters.
 func bashlexFails(f *syntax.File) bool {
 	fails := false
@@ -68,7 +82,7 @@ func bashlexFails(f *syntax.File) bool {
 			return false
 		}
 		switch x := n.(type) {
-		case *syntax.TestClause, *syntax.ArithmExp, *syntax.ArithmCmd, *syntax.CaseClause,
+		case *syntax.TestClause, *syntax.ArithmExp, *syntax.CaseClause,
 			*syntax.TimeClause, *syntax.CoprocClause, *syntax.CStyleLoop:
 			fails = true
 		case *syntax.ForClause:

@@ -3,6 +3,7 @@ package shell
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestSplitCommands(t *testing.T) {
@@ -74,4 +75,17 @@ func FuzzSplitCommands(f *testing.F) {
 			t.Fatalf("no commands for %q", s)
 		}
 	})
+}
+
+func TestGroupedScriptRunsWhole(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, 5*time.Second)
+	res := run(t, sh, Request{Command: "echo a\n[[ -f nofile ]] || echo b\n\n# note\narr=(1 2 3)\necho ${#arr[@]}", Timeout: 20})
+	if res.Content != "a\nb\n3" || res.Metadata.ExitCode != 0 {
+		t.Fatalf("got %+v", res)
+	}
+	res = run(t, sh, Request{Command: "echo sync"})
+	if res.Content != "sync" {
+		t.Fatalf("desynchronised: %+v", res)
+	}
 }

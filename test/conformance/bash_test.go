@@ -1034,19 +1034,22 @@ func TestBashIsATerminal(t *testing.T) {
 	s.run(t, "", hardTimeout(10)).wantContains(t, "second")
 }
 
-// With --username root (or openhands) OpenHands runs the shell as
-// `su <user> -`: a login shell whose environment is rebuilt from scratch, so
-// variables of the server process (SESSION_API_KEY above all) are not seen.
-func TestBashLoginShellEnvironment(t *testing.T) {
+// With --username root (or openhands) OpenHands runs `su <user> -`. The
+// "-" after the user name is an argument for the shell, not su's login
+// flag (util-linux su only reads "-" before the user), so the shell is an
+// interactive non-login bash with the server's environment and the user's
+// HOME/USER. sbx does the same, except that SESSION_API_KEY is withheld.
+func TestBashShellEnvironment(t *testing.T) {
 	t.Parallel()
 	name, _, home := currentUser(t)
 	if name != "root" && name != "openhands" {
-		t.Skip("OpenHands only uses `su <user> -` for root/openhands")
+		t.Skip("OpenHands only uses su for root/openhands")
 	}
-	s := startServer(t, withAPIKey("s3cret-key"), withEnv("SBX_CONFORMANCE_SERVER_ONLY", "leak"))
-	s.run(t, "shopt -q login_shell && echo login").wantContent(t, "login")
+	s := startServer(t, withAPIKey("s3cret-key"), withEnv("SBX_CONFORMANCE_SERVER_ONLY", "inherited"))
+	s.run(t, "shopt -q login_shell && echo login || echo not-login").wantContent(t, "not-login")
+	s.run(t, "[[ $- == *i* ]] && echo interactive").wantContent(t, "interactive")
 	s.run(t, `echo "[$SESSION_API_KEY]"`).wantContent(t, "[]")
-	s.run(t, `echo "[$SBX_CONFORMANCE_SERVER_ONLY]"`).wantContent(t, "[]")
+	s.run(t, `echo "[$SBX_CONFORMANCE_SERVER_ONLY]"`).wantContent(t, "[inherited]")
 	s.run(t, `echo "$HOME $USER"`).wantContent(t, home+" "+name)
 
 	// SU_TO_USER=false: plain /bin/bash under the server's environment.
