@@ -91,9 +91,16 @@ func newNonce() string {
 // carries the metadata OpenHands reads from its PS1 JSON block. Everything
 // in it expands inside bash without forking (no $(pwd), no $(which
 // python)); the interpreter path is looked up here from $PATH instead.
+//
+// $PATH is sent only when it changed since the previous prompt: bash's
+// prompt expansion costs about half a microsecond per character, and PATH
+// is often the longest thing in the prompt while rarely changing.
 func ps1(nonce string) string {
-	return `\e]697;sbx-` + nonce + `;$?;$!;\u;\h\037$PWD\037$PATH\a`
+	return `\e]697;sbx-` + nonce + `;$?;$!;\u;\h\037$PWD\037$__sbx_pp\a`
 }
+
+// promptCommand runs before each prompt, in the shell itself (no fork).
+const promptCommand = `[[ "$PATH" == "$__sbx_lp" ]] && __sbx_pp= || { __sbx_lp=$PATH; __sbx_pp=$PATH; }; PS1=$__sbx_ps1`
 
 func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 	nonce := newNonce()
@@ -150,7 +157,7 @@ func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 		`bind 'set output-meta on' 2>/dev/null`,
 		`bind 'set bell-style none' 2>/dev/null`,
 		`export __sbx_ps1='` + ps1(nonce) + `'`,
-		`export PROMPT_COMMAND='PS1=$__sbx_ps1'`,
+		`export PROMPT_COMMAND='` + promptCommand + `'`,
 		`export PS2=''`,
 		`alias git="git --no-pager"`,
 	}, "; ")
@@ -326,6 +333,9 @@ func partialPrefix(data, marker []byte) int {
 }
 
 func (p *proc) onPrompt(m promptMeta) {
+	if m.path == "" {
+		m.path = p.lastMeta.path // unchanged since the previous prompt
+	}
 	p.prompts++
 	p.lastMeta = m
 	if !p.running && p.done == nil {
