@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
@@ -46,23 +45,21 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return missing
 	}
-	mr := multipart.NewReader(r.Body, params["boundary"])
+	fr := newFormReader(r.Body, params["boundary"], 1<<20)
+	var part *formPart
 	for {
-		part, err := mr.NextPart()
+		part, err = fr.next(part)
 		if err == io.EOF {
 			return missing
 		}
 		if err != nil {
 			return &requestError{status: 400, detail: "There was an error parsing the body"}
 		}
-		if part.FormName() != "file" || part.FileName() == "" {
-			part.Close()
+		if part.Name != "file" || part.FileName == "" {
 			continue
 		}
-		name := part.FileName()
-		err = transfer.Upload(r.Context(), dest, name, recursive, part, s.opts.Upload)
-		part.Close()
-		if err != nil {
+		name := part.FileName
+		if err := transfer.Upload(r.Context(), dest, name, recursive, part, s.opts.Upload); err != nil {
 			return uploadError(err)
 		}
 		writeJSON(w, http.StatusOK, sandboxapi.UploadResult{Filename: name, Destination: dest, Recursive: recursive})
