@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -103,9 +104,7 @@ func (s *screen) write(p []byte) {
 			for j < len(p) && p[j] >= 0x20 && p[j] < 0x7f {
 				j++
 			}
-			for _, c := range p[i:j] {
-				s.put(rune(c))
-			}
+			s.putASCII(p[i:j])
 			i = j - 1
 		case b >= 0x80:
 			s.utf[0] = b
@@ -380,6 +379,34 @@ func (s *screen) put(r rune) {
 	s.col++
 }
 
+// putASCII is put for a run of printable ASCII, appending in bulk when
+// the cursor is at the end of its row (the common case).
+func (s *screen) putASCII(run []byte) {
+	for len(run) > 0 {
+		if s.col >= s.cols {
+			s.rows[s.cur].wrapped = true
+			s.col = 0
+			s.lineFeed()
+		}
+		rw := &s.rows[s.cur]
+		n := min(len(run), s.cols-s.col)
+		if s.col != len(rw.cells) {
+			for _, c := range run[:n] {
+				s.put(rune(c))
+			}
+			run = run[n:]
+			continue
+		}
+		cells := slices.Grow(rw.cells, n)[:len(rw.cells)+n]
+		for k, c := range run[:n] {
+			cells[s.col+k] = rune(c)
+		}
+		rw.cells = cells
+		s.col += n
+		run = run[n:]
+	}
+}
+
 func (s *screen) lineFeed() {
 	s.cur++
 	if s.cur >= len(s.rows) {
@@ -493,7 +520,11 @@ func (r *ring) push(cells []rune, wrapped bool) int {
 	}
 	b := r.buf[idx][:0]
 	for _, c := range cells {
-		b = utf8.AppendRune(b, c)
+		if c < utf8.RuneSelf {
+			b = append(b, byte(c))
+		} else {
+			b = utf8.AppendRune(b, c)
+		}
 	}
 	r.buf[idx] = b
 	r.wrapped[idx] = wrapped
