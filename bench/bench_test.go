@@ -416,3 +416,15 @@ func BenchmarkFloorHTTPUpload100MB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFloorOutput1GB: the same command writing to /dev/null, no
+// terminal, no server: what producing the bytes costs.
+func BenchmarkFloorOutput1GB(b *testing.B) {
+	b.SetBytes(1e9)
+	for b.Loop() {
+		cmd := exec.Command("bash", "-c", `yes "$(printf '%099d' 7)" | head -n 10000000 > /dev/null`)
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
