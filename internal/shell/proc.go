@@ -99,8 +99,10 @@ func ps1(nonce string) string {
 	return `\e]697;sbx-` + nonce + `;$?;$!;\u;\h\037$PWD\037$__sbx_pp\a`
 }
 
-// promptCommand runs before each prompt, in the shell itself (no fork).
-const promptCommand = `[[ "$PATH" == "$__sbx_lp" ]] && __sbx_pp= || { __sbx_lp=$PATH; __sbx_pp=$PATH; }; PS1=$__sbx_ps1`
+// promptFunc runs before each prompt, in the shell itself (no fork). It is
+// a function so that bash parses it once, not at every prompt; it also
+// puts PS1 back in case a command (a venv's activate) changed it.
+const promptFunc = `__sbx_prompt() { if [[ "$PATH" == "$__sbx_lp" ]]; then __sbx_pp=; else __sbx_lp=$PATH; __sbx_pp=$PATH; fi; PS1=$__sbx_ps1; }`
 
 func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 	nonce := newNonce()
@@ -144,6 +146,11 @@ func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 		ptmx.Close()
 		return nil, fmt.Errorf("start %s: %w", cfg.Shell, err)
 	}
+	ptmx, err = pollable(ptmx)
+	if err != nil {
+		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		return nil, err
+	}
 	p.ptmx, p.cmd, p.pgid = ptmx, cmd, cmd.Process.Pid
 	go p.readLoop()
 	go p.writeLoop()
@@ -157,7 +164,9 @@ func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 		`bind 'set output-meta on' 2>/dev/null`,
 		`bind 'set bell-style none' 2>/dev/null`,
 		`export __sbx_ps1='` + ps1(nonce) + `'`,
-		`export PROMPT_COMMAND='` + promptCommand + `'`,
+		promptFunc,
+		`export -f __sbx_prompt`,
+		`export PROMPT_COMMAND=__sbx_prompt`,
 		`export PS2=''`,
 		`alias git="git --no-pager"`,
 	}, "; ")
@@ -195,6 +204,35 @@ func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 	}
 }
 
+// pollable returns the PTY master as a non-blocking file served by Go's
+// network poller. pty.Open's file is in blocking mode (its Fd was used for
+// ioctls), and a goroutine blocked in read(2) holds on to its scheduler
+// slot: the goroutine it has just woken then waits for the runtime to take
+// the slot back, which costs a reply tens to hundreds of microseconds.
+func pollable(f *os.File) (*os.File, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("dup pty: %w", err)
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("pty non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), nil
+}
+
+// termios runs fn on the PTY master's settings without Fd, which would
+// put the file back into blocking mode.
+func (p *proc) termios(fn func(fd int)) {
+	rc, err := p.ptmx.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) { fn(int(fd)) })
+}
+
 func setNoEcho(tty *os.File) error {
 	t, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 	if err != nil {
@@ -210,19 +248,25 @@ func setNoEcho(tty *os.File) error {
 // reassertNoEcho turns echo off again in case a command (stty echo)
 // turned it on; on Linux the master side reaches the slave's settings.
 func (p *proc) reassertNoEcho() {
-	t, err := unix.IoctlGetTermios(int(p.ptmx.Fd()), unix.TCGETS)
-	if err != nil || t.Lflag&unix.ECHO == 0 {
-		return
-	}
-	t.Lflag &^= unix.ECHO | unix.ECHONL
-	_ = unix.IoctlSetTermios(int(p.ptmx.Fd()), unix.TCSETS, t)
+	p.termios(func(fd int) {
+		t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		if err != nil || t.Lflag&unix.ECHO == 0 {
+			return
+		}
+		t.Lflag &^= unix.ECHO | unix.ECHONL
+		_ = unix.IoctlSetTermios(fd, unix.TCSETS, t)
+	})
 }
 
 // cookedTTY reports whether the foreground program reads the terminal in
 // canonical mode with signals on, where the tty itself would echo ^C.
 func (p *proc) cookedTTY() bool {
-	t, err := unix.IoctlGetTermios(int(p.ptmx.Fd()), unix.TCGETS)
-	return err == nil && t.Lflag&unix.ISIG != 0 && t.Lflag&unix.ICANON != 0
+	cooked := false
+	p.termios(func(fd int) {
+		t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		cooked = err == nil && t.Lflag&unix.ISIG != 0 && t.Lflag&unix.ICANON != 0
+	})
+	return cooked
 }
 
 func (p *proc) signal() {
