@@ -78,6 +78,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, handledSignals...)
 	defer signal.Stop(sigs)
+	// A terminating signal cancels ctx at any point, start-up included, so
+	// that `docker stop` during a slow user set-up does not need SIGKILL.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go watchSignals(sigs, stop, log)
 
 	r := reaper.New(log)
 	defer r.Close()
@@ -144,6 +149,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	sh, err := shell.New(ctx, shellCfg)
 	if err != nil {
 		hs.Close()
+		if ctx.Err() != nil {
+			log.Info("stopped during start-up", "cause", context.Cause(ctx).Error())
+			return nil
+		}
 		return fmt.Errorf("start shell: %w", err)
 	}
 	statics := &shellSet{m: map[*shell.Shell]bool{}}
@@ -162,11 +171,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	var result error
 	select {
-	case sig := <-waitForShutdown(sigs, log):
-		log.Info("shutting down", "signal", sig.String())
 	case err := <-serveErr:
 		result = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx).Error())
 	}
 	// End the agent's processes first, so that nothing keeps writing while
 	// the server goes away, then stop serving.
@@ -180,21 +188,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	return result
 }
 
-// waitForShutdown returns a channel that yields the first terminating
-// signal; SIGHUP and SIGQUIT are logged and otherwise ignored.
-func waitForShutdown(sigs <-chan os.Signal, log *slog.Logger) <-chan os.Signal {
-	out := make(chan os.Signal, 1)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGHUP || sig == syscall.SIGQUIT {
-				log.Info("ignoring signal", "signal", sig.String())
-				continue
-			}
-			out <- sig
-			return
+// watchSignals cancels the server on the first terminating signal; SIGHUP
+// and SIGQUIT are logged and otherwise ignored.
+func watchSignals(sigs <-chan os.Signal, stop context.CancelCauseFunc, log *slog.Logger) {
+	for sig := range sigs {
+		if sig == syscall.SIGHUP || sig == syscall.SIGQUIT {
+			log.Info("ignoring signal", "signal", sig.String())
+			continue
 		}
-	}()
-	return out
+		stop(fmt.Errorf("signal %s", sig))
+		return
+	}
 }
 
 // shellSet tracks the throw-away shells of is_static commands so that a

@@ -42,6 +42,11 @@ func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) error {
 	s.lastExec.Store(s.opts.Now().UnixNano())
 	s.actionMu.Lock()
 	defer s.actionMu.Unlock()
+	if err := r.Context().Err(); err != nil {
+		// The client gave up while waiting for an earlier action; running
+		// its action now would surprise whoever retries it.
+		return err
+	}
 	// The action runs to its own timeouts even if the client goes away; the
 	// shell keeps its state either way.
 	ctx := context.WithoutCancel(r.Context())

@@ -44,8 +44,7 @@ type decodedAction struct {
 	typ        string
 	args       map[string]any
 	hasTimeout bool
-	timeout    *float64 // nil when absent or null
-	blocking   bool
+	timeout    *float64       // nil when absent or null
 	raw        map[string]any // the whole action, for error messages
 }
 
@@ -161,9 +160,6 @@ func decodeAction(action map[string]any) (*decodedAction, error) {
 				return nil, internalError(fmt.Sprintf("action=%s has the wrong arguments: timeout must be a number of seconds", pyRepr(action)))
 			}
 			d.timeout = &f
-		}
-		if b, ok := args["blocking"].(bool); ok {
-			d.blocking = b
 		}
 	}
 	return d, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/transfer"
@@ -44,6 +45,10 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return missing
+	}
+	if b := params["boundary"]; len(b) > 70 || strings.ContainsAny(b, "\r\n") {
+		// RFC 2046 caps boundaries at 70 characters.
+		return &requestError{status: 400, detail: "There was an error parsing the body"}
 	}
 	fr := newFormReader(r.Body, params["boundary"], 1<<20)
 	var part *formPart

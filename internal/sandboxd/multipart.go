@@ -197,10 +197,9 @@ func (p *partBody) Read(b []byte) (int, error) {
 	// Everything but a tail that could start the delimiter is body.
 	safe := len(peek) - (len(delim) - 1)
 	if safe <= 0 {
-		if err != nil {
-			return 0, errMalformedForm // the body ended without its boundary
-		}
-		safe = 0
+		// Either the body ended without its boundary, or the delimiter
+		// does not fit the buffer: never return (0, nil) forever.
+		return 0, errMalformedForm
 	}
 	n := copy(b, peek[:safe])
 	p.f.br.Discard(n)

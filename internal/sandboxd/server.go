@@ -141,6 +141,9 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p) // let net/http cut the connection
+				}
 				s.log.Error("handler panic", "path", r.URL.Path, "panic", p)
 				writeJSON(w, http.StatusInternalServerError, sandboxapi.ErrorBody{Detail: "An unexpected error occurred. Please try again later."})
 			}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,20 +45,24 @@ type proc struct {
 	pgid   int
 	writes chan []byte
 
-	mu         sync.Mutex
-	scr        *screen
-	pending    []byte
-	running    bool        // a command was typed and its prompt has not come back
-	done       *completion // a prompt came back and nobody has reported it
-	carry      string      // output of a reported-late command, prepended to the next one
-	lastMeta   promptMeta
-	prompts    int   // markers seen; the first one ends initialisation
-	outSeq     int64 // bumps on every byte read, for the no-change timeout
-	exited     bool
-	exitStatus reaper.Status
-	notify     chan struct{}
-	readerDone chan struct{}
-	closeOnce  sync.Once
+	mu       sync.Mutex
+	scr      *screen
+	pending  []byte
+	running  bool        // a command was typed and its prompt has not come back
+	done     *completion // a prompt came back and nobody has reported it
+	carry    string      // output of a reported-late command, prepended to the next one
+	lastMeta promptMeta
+	prompts  int   // markers seen; the first one ends initialisation
+	outSeq   int64 // bumps on every byte read, for the no-change timeout
+	// writesClosed is set, under mu, when writes is closed; send is only
+	// called with mu held.
+	writesClosed bool
+	queued       atomic.Int64 // bytes in writes not yet written
+	exited       bool
+	exitStatus   reaper.Status
+	notify       chan struct{}
+	readerDone   chan struct{}
+	closeOnce    sync.Once
 }
 
 type completion struct {
@@ -95,14 +100,20 @@ func newNonce() string {
 // $PATH is sent only when it changed since the previous prompt: bash's
 // prompt expansion costs about half a microsecond per character, and PATH
 // is often the longest thing in the prompt while rarely changing.
+//
+// The working directory and PATH travel %-escaped (%, BEL and US only), so
+// that a directory named with those bytes cannot end the marker early.
 func ps1(nonce string) string {
-	return `\e]697;sbx-` + nonce + `;$?;$!;\u;\h\037$PWD\037$__sbx_pp\a`
+	return `\e]697;sbx-` + nonce + `;$?;$!;\u;\h\037$__sbx_wd\037$__sbx_pp\a`
 }
 
 // promptFunc runs before each prompt, in the shell itself (no fork). It is
 // a function so that bash parses it once, not at every prompt; it also
 // puts PS1 back in case a command (a venv's activate) changed it.
-const promptFunc = `__sbx_prompt() { if [[ "$PATH" == "$__sbx_lp" ]]; then __sbx_pp=; else __sbx_lp=$PATH; __sbx_pp=$PATH; fi; PS1=$__sbx_ps1; }`
+const promptFunc = `__sbx_prompt() { ` +
+	`__sbx_wd=${PWD//%/%25}; __sbx_wd=${__sbx_wd//$'\a'/%07}; __sbx_wd=${__sbx_wd//$'\037'/%1F}; ` +
+	`if [[ "$PATH" == "$__sbx_lp" ]]; then __sbx_pp=; else __sbx_lp=$PATH; __sbx_pp=${PATH//%/%25}; __sbx_pp=${__sbx_pp//$'\a'/%07}; __sbx_pp=${__sbx_pp//$'\037'/%1F}; fi; ` +
+	`PS1=$__sbx_ps1; }`
 
 func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 	nonce := newNonce()
@@ -170,7 +181,9 @@ func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 		`export PS2=''`,
 		`alias git="git --no-pager"`,
 	}, "; ")
+	p.mu.Lock()
 	p.send([]byte(init + "\r"))
+	p.mu.Unlock()
 
 	// Wait for the first prompt of ours; what the login scripts printed
 	// before it is not the agent's business.
@@ -301,14 +314,69 @@ func (p *proc) writeLoop() {
 		if _, err := p.ptmx.Write(b); err != nil {
 			p.log.Debug("pty write failed", "err", err)
 		}
+		p.queued.Add(-int64(len(b)))
 	}
+}
+
+// maxQueued bounds the input waiting for a program that does not read it.
+const maxQueued = 16 << 20
+
+// signalKey delivers C-c, C-z or C-\ the way the terminal would — signal
+// the foreground process group and drop the unread input — without going
+// through the input queue, where it could wait forever behind input that
+// a program is not reading. It reports false when the terminal would not
+// turn the key into a signal (ISIG off: raw-mode programs read the byte).
+// Called with p.mu held.
+func (p *proc) signalKey(k byte) bool {
+	var sig unix.Signal
+	switch k {
+	case 'c', 'C':
+		sig = unix.SIGINT
+	case 'z', 'Z':
+		sig = unix.SIGTSTP
+	case '\\':
+		sig = unix.SIGQUIT
+	default:
+		return false
+	}
+	done := false
+	p.termios(func(fd int) {
+		t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		if err != nil || t.Lflag&unix.ISIG == 0 {
+			return
+		}
+		pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+		if err != nil || pgrp <= 0 {
+			return
+		}
+		if t.Lflag&unix.NOFLSH == 0 {
+			_ = unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+			for drained := false; !drained; {
+				select {
+				case b := <-p.writes:
+					p.queued.Add(-int64(len(b)))
+				default:
+					drained = true
+				}
+			}
+		}
+		done = unix.Kill(-pgrp, sig) == nil
+	})
+	return done
 }
 
 // send queues bytes for the terminal without ever blocking the caller: a
 // program that stopped reading its input must not wedge the server.
 func (p *proc) send(b []byte) error {
+	if p.writesClosed {
+		return errors.New("the shell is closed")
+	}
+	if p.queued.Load()+int64(len(b)) > maxQueued {
+		return errors.New("the terminal's input buffer is full: the running program is not reading its input")
+	}
 	select {
 	case p.writes <- b:
+		p.queued.Add(int64(len(b)))
 		return nil
 	default:
 		return errors.New("the terminal's input buffer is full: the running program is not reading its input")
@@ -422,8 +490,17 @@ func parsePrompt(b []byte) promptMeta {
 		m.username = f[2]
 		m.hostname = f[3]
 	}
-	m.cwd, m.path, _ = strings.Cut(tail, "\x1f")
+	cwd, path, _ := strings.Cut(tail, "\x1f")
+	m.cwd, m.path = unescapeField(cwd), unescapeField(path)
 	return m
+}
+
+// unescapeField undoes the prompt's %-escaping of %, BEL and US.
+func unescapeField(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	return strings.NewReplacer("%25", "%", "%07", "\a", "%1F", "\x1f").Replace(s)
 }
 
 // pyInt parses as int(float(str(x))) does, falling back to -1.
@@ -458,7 +535,10 @@ func (p *proc) close() {
 		}
 		killSession(sid, unix.SIGKILL)
 		_ = unix.Kill(-sid, unix.SIGKILL)
+		p.mu.Lock()
+		p.writesClosed = true
 		close(p.writes)
+		p.mu.Unlock()
 		p.ptmx.Close()
 		<-p.readerDone
 	})

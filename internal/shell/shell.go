@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -318,9 +319,14 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 			// makes of it (C-c gives 130, a word runs as a command).
 			wantPrompts = p.prompts + 1
 		}
-		if err := p.send(data); err != nil {
-			p.mu.Unlock()
-			return Result{}, err
+		if isSpecialKey(command) && p.signalKey(command[2]) {
+			data = nil
+		}
+		if data != nil {
+			if err := p.send(data); err != nil {
+				p.mu.Unlock()
+				return Result{}, err
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -340,7 +346,8 @@ func (s *Shell) wait(ctx context.Context, req Request, command string, wantPromp
 		noChange = ncTimer.C
 	}
 	var hard <-chan time.Time
-	if req.Timeout != 0 {
+	// A timeout too large for a time.Duration is as good as none.
+	if req.Timeout != 0 && req.Timeout < float64(math.MaxInt64/int64(time.Second)) {
 		d := time.Duration(req.Timeout * float64(time.Second))
 		if d < 0 {
 			d = 0

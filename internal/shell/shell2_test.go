@@ -233,3 +233,43 @@ func zombiesOf(ppid int) int {
 	}
 	return n
 }
+
+func TestOddDirectoryNames(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, 2*time.Second)
+	res := run(t, sh, Request{Command: `mkdir -p $'a\ab\x1fc%07d' && cd $'a\ab\x1fc%07d' && echo in`})
+	want := sh.cfg.Dir + "/a\ab\x1fc%07d"
+	if res.Content != "in" || *res.Metadata.WorkingDir != want {
+		t.Fatalf("got %q in %q, want %q", res.Content, *res.Metadata.WorkingDir, want)
+	}
+	res = run(t, sh, Request{Command: "echo next"})
+	if res.Content != "next" {
+		t.Fatalf("prompt leaked into the next reply: %q", res.Content)
+	}
+}
+
+func TestCtrlCPastUnreadInput(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	run(t, sh, Request{Command: "sleep 1000"})
+	// sleep never reads: this fills the terminal's input buffer and the
+	// writer blocks; C-c must still get through.
+	big := strings.Repeat(strings.Repeat("x", 99)+"\n", 200)
+	run(t, sh, Request{Command: big, IsInput: true})
+	res := run(t, sh, Request{Command: "C-c", IsInput: true, Timeout: 10})
+	if res.Metadata.ExitCode != 130 {
+		t.Fatalf("got %+v", res.Metadata)
+	}
+	if res := run(t, sh, Request{Command: "echo ok"}); res.Content != "ok" {
+		t.Fatalf("after C-c: %q", res.Content)
+	}
+}
+
+func TestHugeTimeout(t *testing.T) {
+	t.Parallel()
+	sh := newTestShell(t, time.Second)
+	res := run(t, sh, Request{Command: "echo hi", Timeout: 1e12})
+	if res.Content != "hi" || res.Metadata.ExitCode != 0 {
+		t.Fatalf("got %+v", res)
+	}
+}

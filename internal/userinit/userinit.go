@@ -111,15 +111,21 @@ func Ensure(ctx context.Context, o Options, name string, uid int) (User, error) 
 	if name == "root" {
 		return User{Name: "root", UID: 0, GID: 0, Home: "/root", Shell: "/bin/bash"}, nil
 	}
-	appendSudoers(o)
-	if err := useradd(ctx, o, name, uid); err != nil {
+	err := useradd(ctx, o, name, uid)
+	switch {
+	case errors.Is(err, errNoUseradd):
 		if o.Logger != nil {
-			o.Logger.Info("useradd unavailable, writing the account files directly", "err", err)
+			o.Logger.Info("no useradd in this image: writing the account files directly")
 		}
 		if err := writeAccount(o, name, uid); err != nil {
 			return User{}, fmt.Errorf("create user %s: %w", name, err)
 		}
+	case err != nil:
+		// A real failure (a uid already taken, a read-only /etc) must not
+		// be papered over with a second account of the same uid.
+		return User{}, fmt.Errorf("create user %s with uid %d: %w", name, uid, err)
 	}
+	appendSudoers(o)
 	u, ok, err := Lookup(o, name)
 	if err != nil || !ok {
 		return User{}, fmt.Errorf("create user %s: not in passwd afterwards (%v)", name, err)
@@ -142,9 +148,12 @@ func appendSudoers(o Options) {
 	_, _ = io.WriteString(f, "\n"+line+"\n")
 }
 
+// errNoUseradd means the image has no useradd.
+var errNoUseradd = errors.New("useradd not found")
+
 func useradd(ctx context.Context, o Options, name string, uid int) error {
 	if o.Root != "" && o.Root != "/" {
-		return errors.New("useradd only works on the real root")
+		return errNoUseradd // tests point Root at a directory tree
 	}
 	bin, err := exec.LookPath("useradd")
 	if err != nil {
@@ -156,7 +165,7 @@ func useradd(ctx context.Context, o Options, name string, uid int) error {
 		}
 	}
 	if err != nil {
-		return err
+		return errNoUseradd
 	}
 	args := []string{"-rm", "-d", "/home/" + name, "-s", "/bin/bash", "-g", "root", "-u", strconv.Itoa(uid)}
 	if groupExists(o, "sudo") {
