@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/fileops"
 	"github.com/sbx-dev/sbx/internal/fileviewer"
+	"github.com/sbx-dev/sbx/internal/ipython"
 	"github.com/sbx-dev/sbx/internal/reaper"
 	"github.com/sbx-dev/sbx/internal/sandboxd"
 	"github.com/sbx-dev/sbx/internal/shell"
@@ -119,7 +121,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if u.chownUID >= 0 {
 		owner = &transfer.Owner{UID: u.chownUID, GID: u.chownGID}
 	}
+	var kernel sandboxd.IPython
+	if slices.Contains(cfg.plugins, "jupyter") {
+		k := ipython.New(ipython.Config{
+			Env: shellEnv(os.Environ(), u), Dir: cfg.workDir, Credential: u.credential,
+			Starter: r, Logger: log.With("component", "ipython"),
+		})
+		defer k.Close()
+		kernel = k
+	}
 	srv := sandboxd.New(sandboxd.Options{
+		IPython:       kernel,
 		WorkDir:       cfg.workDir,
 		SessionAPIKey: cfg.sessionKey,
 		Plugins:       cfg.plugins,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/sbx-dev/sbx/internal/fileops"
 	"github.com/sbx-dev/sbx/internal/shell"
@@ -71,10 +72,10 @@ func (s *Server) dispatch(ctx context.Context, d *decodedAction) (sandboxapi.Obs
 	case sandboxapi.ActionBrowse, sandboxapi.ActionBrowseInteractive:
 		return errorObservation("Browser functionality is not supported or disabled."), nil
 	case sandboxapi.ActionRunIPython:
-		if slices.Contains(s.opts.Plugins, "jupyter") {
-			return sandboxapi.Observation{}, internalError("IPython cells are not supported by sbx's sandboxd yet (the jupyter plugin is accepted but not provided); run Python through the shell instead, e.g. python3 -c '...'")
+		if !slices.Contains(s.opts.Plugins, "jupyter") || s.opts.IPython == nil {
+			return sandboxapi.Observation{}, internalError("JupyterRequirement not found. Unable to run IPython action.")
 		}
-		return sandboxapi.Observation{}, internalError("JupyterRequirement not found. Unable to run IPython action.")
+		return s.runIPython(ctx, d)
 	}
 	return sandboxapi.Observation{}, internalError(fmt.Sprintf("'ActionExecutor' object has no attribute '%s'", d.typ))
 }
@@ -119,6 +120,34 @@ func (s *Server) run(ctx context.Context, d *decodedAction) (sandboxapi.Observat
 	ex := sandboxapi.CmdOutputExtras{Command: res.Command, Metadata: md, Hidden: res.Hidden || a.Hidden}
 	msg := fmt.Sprintf("Command `%s` executed with exit code %d.", res.Command, md.ExitCode)
 	return observation(sandboxapi.ObservationRun, msg, res.Content, ex, boolPtr(md.ExitCode == 0)), nil
+}
+
+// runIPython runs a cell in the kernel, which follows the shell's working
+// directory, and adds the Jupyter footer of spec §4.4.
+func (s *Server) runIPython(ctx context.Context, d *decodedAction) (sandboxapi.Observation, error) {
+	a := sandboxapi.IPythonArgs{IncludeExtra: true}
+	if err := bindArgs(d, &a); err != nil {
+		return sandboxapi.Observation{}, err
+	}
+	var timeout float64
+	if d.timeout != nil {
+		timeout = *d.timeout
+	}
+	cwd := s.shell.Cwd()
+	res, err := s.opts.IPython.Run(ctx, a.Code, cwd, timeout)
+	if err != nil {
+		return sandboxapi.Observation{}, internalError(err.Error())
+	}
+	content := strings.TrimRightFunc(res.Text, unicode.IsSpace)
+	if a.IncludeExtra {
+		content += "\n[Jupyter current working directory: " + cwd + "]"
+		content += "\n[Jupyter Python interpreter: " + res.Interpreter + "]"
+	}
+	ex := sandboxapi.IPythonExtras{Code: a.Code, ImageURLs: res.Images}
+	if len(ex.ImageURLs) == 0 {
+		ex.ImageURLs = nil
+	}
+	return observation(sandboxapi.ObservationIPython, "Code executed in IPython cell.", content, ex, boolPtr(true)), nil
 }
 
 func (s *Server) runStatic(ctx context.Context, dir string, req shell.Request) (shell.Result, error) {

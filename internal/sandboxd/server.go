@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ipython"
 	"github.com/sbx-dev/sbx/internal/shell"
 	"github.com/sbx-dev/sbx/internal/transfer"
 	"github.com/sbx-dev/sbx/sandboxapi"
@@ -28,6 +29,11 @@ import (
 type Shell interface {
 	Run(ctx context.Context, req shell.Request) (shell.Result, error)
 	Cwd() string
+}
+
+// IPython is what the server needs to run IPython cells.
+type IPython interface {
+	Run(ctx context.Context, code, cwd string, timeout float64) (ipython.Result, error)
 }
 
 // ShellFactory starts a separate shell in dir, for is_static commands.
@@ -45,6 +51,9 @@ type Options struct {
 	SessionAPIKey string // empty: no authentication (spec §2.3)
 	Plugins       []string
 	Files         FileOps
+	// IPython runs run_ipython cells; nil (or no "jupyter" plugin) answers
+	// them as OpenHands does without Jupyter.
+	IPython IPython
 	// Upload configures /upload_file: the owner of created files and the
 	// archive limits.
 	Upload transfer.Options

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sbx-dev/sbx/internal/fileops"
+	"github.com/sbx-dev/sbx/internal/ipython"
 	"github.com/sbx-dev/sbx/internal/reaper"
 	"github.com/sbx-dev/sbx/internal/shell"
 	"github.com/sbx-dev/sbx/sandboxapi"
@@ -39,6 +40,10 @@ type testServer struct {
 func newBenchServer(t testing.TB) *testServer { return newTestServer(t, "") }
 
 func newTestServer(t testing.TB, key string) *testServer {
+	return newTestServerWith(t, key, nil)
+}
+
+func newTestServerWith(t testing.TB, key string, kernel IPython) *testServer {
 	t.Helper()
 	work := t.TempDir()
 	files, err := fileops.New(fileops.Options{WorkspaceRoot: work, UID: -1, GID: -1})
@@ -46,7 +51,11 @@ func newTestServer(t testing.TB, key string) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { files.Close() })
-	srv := New(Options{WorkDir: work, SessionAPIKey: key, Files: files})
+	opts := Options{WorkDir: work, SessionAPIKey: key, Files: files}
+	if kernel != nil {
+		opts.IPython, opts.Plugins = kernel, []string{"agent_skills", "jupyter"}
+	}
+	srv := New(opts)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	cfg := shell.Config{
@@ -283,5 +292,38 @@ func TestStaticCommand(t *testing.T) {
 	_, ex, err := s.c.Run(t.Context(), sandboxapi.NewRunAction("pwd; echo ${X:-unset}", 10))
 	if err != nil || *ex.Metadata.WorkingDir != s.work {
 		t.Fatalf("the main shell moved: %v %+v", err, ex)
+	}
+}
+
+func TestRunIPython(t *testing.T) {
+	t.Parallel()
+	k := ipython.New(ipython.Config{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, Dir: t.TempDir(), Starter: testReaper})
+	t.Cleanup(func() { k.Close() })
+	s := newTestServerWith(t, "", k)
+	run := func(code string) sandboxapi.Observation {
+		t.Helper()
+		o, err := s.c.Execute(t.Context(), mustAction(t, "run_ipython", sandboxapi.IPythonArgs{Code: code, IncludeExtra: true, ConfirmationState: "confirmed", SecurityRisk: -1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := run("print('hello')")
+	if o.Observation != "run_ipython" || o.Message != "Code executed in IPython cell." || o.Success == nil || !*o.Success {
+		t.Fatalf("%+v", o)
+	}
+	head, footer, _ := strings.Cut(o.Content, "\n[Jupyter current working directory: ")
+	if head != "hello" || !strings.HasPrefix(footer, s.work+"]\n[Jupyter Python interpreter: /") {
+		t.Fatalf("content %q", o.Content)
+	}
+	var ex sandboxapi.IPythonExtras
+	if err := o.DecodeExtras(&ex); err != nil || ex.Code != "print('hello')" || ex.ImageURLs != nil {
+		t.Fatalf("extras %s", o.Extras)
+	}
+	// The kernel follows the shell's working directory.
+	os.Mkdir(filepath.Join(s.work, "sub"), 0o755)
+	s.c.Run(t.Context(), sandboxapi.NewRunAction("cd sub", 10))
+	if o := run("import os; print(os.getcwd())"); !strings.HasPrefix(o.Content, filepath.Join(s.work, "sub")+"\n") {
+		t.Fatalf("cwd not followed: %q", o.Content)
 	}
 }
