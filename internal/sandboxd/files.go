@@ -50,7 +50,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 		// RFC 2046 caps boundaries at 70 characters.
 		return &requestError{status: 400, detail: "There was an error parsing the body"}
 	}
-	fr := newFormReader(r.Body, params["boundary"], 1<<20)
+	fr := newFormReader(r.Body, params["boundary"], 512<<10)
 	var part *formPart
 	for {
 		part, err = fr.next(part)

@@ -111,7 +111,7 @@ func ps1(nonce string) string {
 // a function so that bash parses it once, not at every prompt; it also
 // puts PS1 back in case a command (a venv's activate) changed it.
 const promptFunc = `__sbx_prompt() { ` +
-	`__sbx_wd=${PWD//%/%25}; __sbx_wd=${__sbx_wd//$'\a'/%07}; __sbx_wd=${__sbx_wd//$'\037'/%1F}; ` +
+	`if [[ "$PWD" != "$__sbx_lw" ]]; then __sbx_lw=$PWD; __sbx_wd=${PWD//%/%25}; __sbx_wd=${__sbx_wd//$'\a'/%07}; __sbx_wd=${__sbx_wd//$'\037'/%1F}; fi; ` +
 	`if [[ "$PATH" == "$__sbx_lp" ]]; then __sbx_pp=; else __sbx_lp=$PATH; __sbx_pp=${PATH//%/%25}; __sbx_pp=${__sbx_pp//$'\a'/%07}; __sbx_pp=${__sbx_pp//$'\037'/%1F}; fi; ` +
 	`PS1=$__sbx_ps1; }`
 
@@ -318,6 +318,28 @@ func (p *proc) writeLoop() {
 	}
 }
 
+// tryWrite writes as much of b as the terminal accepts without blocking.
+func (p *proc) tryWrite(b []byte) int {
+	rc, err := p.ptmx.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	written := 0
+	_ = rc.Write(func(fd uintptr) bool {
+		for written < len(b) {
+			n, err := unix.Write(int(fd), b[written:])
+			if n > 0 {
+				written += n
+			}
+			if err != nil {
+				break
+			}
+		}
+		return true // never wait for writability here
+	})
+	return written
+}
+
 // maxQueued bounds the input waiting for a program that does not read it.
 const maxQueued = 16 << 20
 
@@ -373,6 +395,16 @@ func (p *proc) send(b []byte) error {
 	}
 	if p.queued.Load()+int64(len(b)) > maxQueued {
 		return errors.New("the terminal's input buffer is full: the running program is not reading its input")
+	}
+	if p.queued.Load() == 0 {
+		// Nothing is waiting: write what the terminal takes right away,
+		// without a hop through the writer goroutine, and queue only the
+		// rest (order is kept because the queue is empty).
+		n := p.tryWrite(b)
+		if n == len(b) {
+			return nil
+		}
+		b = b[n:]
 	}
 	select {
 	case p.writes <- b:
