@@ -147,6 +147,23 @@ func (o *officeZip) rels(name, base string) (map[string]string, error) {
 
 // relID returns an element's r:id, the reference into the part's
 // relationships (<p:sldId> also has a plain "id").
+// mainPart reads the relationships of a document's main part (dir/name)
+// and opens that part, which must exist.
+func (o *officeZip) mainPart(dir, name string) (map[string]string, io.ReadCloser, error) {
+	rels, err := o.rels(dir+"/_rels/"+name+".rels", dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := o.part(dir + "/" + name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rc == nil {
+		return nil, nil, errors.New(dir + "/" + name + " is missing")
+	}
+	return rels, rc, nil
+}
+
 func relID(se xml.StartElement) string {
 	for _, a := range se.Attr {
 		if a.Name.Local == "id" && strings.HasSuffix(a.Name.Space, "/relationships") {
@@ -207,16 +224,9 @@ func docxToMarkdown(ctx context.Context, file string) (string, error) {
 		return "", err
 	}
 	defer z.close()
-	links, err := z.rels("word/_rels/document.xml.rels", "word")
+	links, rc, err := z.mainPart("word", "document.xml")
 	if err != nil {
 		return "", err
-	}
-	rc, err := z.part("word/document.xml")
-	if err != nil {
-		return "", err
-	}
-	if rc == nil {
-		return "", errors.New("word/document.xml is missing")
 	}
 	defer rc.Close()
 	dec := xml.NewDecoder(rc)
@@ -408,16 +418,9 @@ func xlsxToMarkdown(ctx context.Context, file string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rels, err := z.rels("xl/_rels/workbook.xml.rels", "xl")
+	rels, rc, err := z.mainPart("xl", "workbook.xml")
 	if err != nil {
 		return "", err
-	}
-	rc, err := z.part("xl/workbook.xml")
-	if err != nil {
-		return "", err
-	}
-	if rc == nil {
-		return "", errors.New("xl/workbook.xml is missing")
 	}
 	type sheet struct{ name, target string }
 	var sheets []sheet
@@ -685,16 +688,9 @@ func pptxToMarkdown(ctx context.Context, file string) (string, error) {
 		return "", err
 	}
 	defer z.close()
-	rels, err := z.rels("ppt/_rels/presentation.xml.rels", "ppt")
+	rels, rc, err := z.mainPart("ppt", "presentation.xml")
 	if err != nil {
 		return "", err
-	}
-	rc, err := z.part("ppt/presentation.xml")
-	if err != nil {
-		return "", err
-	}
-	if rc == nil {
-		return "", errors.New("ppt/presentation.xml is missing")
 	}
 	var slides []string
 	dec := xml.NewDecoder(rc)
