@@ -46,9 +46,3 @@ func Wrap(class error, msg string, cause error) error {
 
 // IsInvalidArgument reports whether err is of class ErrInvalidArgument.
 func IsInvalidArgument(err error) bool { return errors.Is(err, ErrInvalidArgument) }
-
-// IsNotFound reports whether err is of class ErrNotFound.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
-
-// IsTooLarge reports whether err is of class ErrTooLarge.
-func IsTooLarge(err error) bool { return errors.Is(err, ErrTooLarge) }

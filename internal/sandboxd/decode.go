@@ -3,8 +3,10 @@ package sandboxd
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,7 +110,7 @@ func decodeAction(action map[string]any) (*decodedAction, error) {
 		return nil, internalError(fmt.Sprintf("Unknown event type: %s", pyRepr(action)))
 	}
 	typ, ok := tv.(string)
-	if !ok || !contains(knownActions, typ) {
+	if !ok || !slices.Contains(knownActions, typ) {
 		return nil, internalError(fmt.Sprintf("'action['action']=%s' is not defined. Available actions: dict_keys(%s)", pyRepr(tv), pyRepr(toAny(knownActions))))
 	}
 	args := map[string]any{}
@@ -199,7 +201,7 @@ func bindArgs(d *decodedAction, out any) error {
 	if err := json.Unmarshal(b, out); err != nil {
 		msg := err.Error()
 		var te *json.UnmarshalTypeError
-		if ok := asType(err, &te); ok {
+		if errors.As(err, &te) {
 			msg = fmt.Sprintf("argument %q must be %s, not %s", te.Field, goTypeName(te.Type.String()), te.Value)
 		}
 		return internalError(fmt.Sprintf("action=%s has the wrong arguments: %s", pyRepr(d.raw), msg))
@@ -221,23 +223,6 @@ func goTypeName(t string) string {
 		return "a list"
 	}
 	return t
-}
-
-func asType(err error, target **json.UnmarshalTypeError) bool {
-	te, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*target = te
-	}
-	return ok
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func toAny(list []string) []any {

@@ -20,19 +20,17 @@ type screen struct {
 	screenRows  int
 	historyRows int
 
-	history     ring  // rows that scrolled off the editable window
-	rows        []row // editable window; the cursor is in it
-	cur         int   // cursor row, an index into rows
-	col         int   // cursor column
-	dropped     int   // rows dropped from the front of history
-	free        [][]rune
-	alt         *savedScreen // set while a program uses the alternate screen
-	esc         escState
-	escParam    []byte // parameters of the CSI sequence being read
-	utf         [utf8.UTFMax]byte
-	utfN        int
-	changed     bool // set whenever a byte arrives; cleared by the reader
-	totalOutput int64
+	history  ring  // rows that scrolled off the editable window
+	rows     []row // editable window; the cursor is in it
+	cur      int   // cursor row, an index into rows
+	col      int   // cursor column
+	dropped  int   // rows dropped from the front of history
+	free     [][]rune
+	alt      *savedScreen // set while a program uses the alternate screen
+	esc      escState
+	escParam []byte // parameters of the CSI sequence being read
+	utf      [utf8.UTFMax]byte
+	utfN     int
 }
 
 // savedScreen is the normal screen kept aside while a full-screen program
@@ -85,8 +83,6 @@ func (s *screen) write(p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	s.changed = true
-	s.totalOutput += int64(len(p))
 	for i := 0; i < len(p); i++ {
 		b := p[i]
 		if s.esc != escNone {
@@ -124,7 +120,7 @@ func (s *screen) utfByte(b byte) {
 		// Broken sequence: show a replacement and reprocess b on its own.
 		s.utfN = 0
 		s.put(utf8.RuneError)
-		s.write1(b)
+		s.write([]byte{b})
 		return
 	}
 	s.utf[s.utfN] = b
@@ -147,15 +143,6 @@ func (s *screen) utfByte(b byte) {
 		return // C1 controls are not printed
 	}
 	s.put(r)
-}
-
-func (s *screen) write1(b byte) {
-	var one [1]byte
-	one[0] = b
-	changed := s.changed
-	n := s.totalOutput
-	s.write(one[:])
-	s.changed, s.totalOutput = changed, n
 }
 
 func (s *screen) control(b byte) {
@@ -445,11 +432,6 @@ func (s *screen) newRow() row {
 		return row{cells: c}
 	}
 	return row{}
-}
-
-// empty reports whether nothing is held.
-func (s *screen) empty() bool {
-	return s.history.len() == 0 && len(s.rows) == 1 && len(s.rows[0].cells) == 0
 }
 
 // text renders what is held as capture-pane -J would, each logical line
