@@ -28,6 +28,12 @@ const (
 
 	// HeaderSessionAPIKey carries SESSION_API_KEY.
 	HeaderSessionAPIKey = "X-Session-API-Key"
+
+	// HeaderWaitReady (an sbx extension) on GET /alive holds the answer
+	// until the server is ready or the duration it gives (Go syntax,
+	// e.g. "5s", at most 30s) has passed, so a starting sandbox is seen
+	// ready the moment it is instead of at the next poll.
+	HeaderWaitReady = "X-Sbx-Wait-Ready"
 )
 
 // Action types the server executes.

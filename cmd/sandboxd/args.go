@@ -18,7 +18,9 @@ The in-sandbox server of sbx. It speaks OpenHands' action execution
 protocol on ADDR:<port> (ADDR defaults to 0.0.0.0).
 
 Environment: SESSION_API_KEY, NO_CHANGE_TIMEOUT_SECONDS (10), SU_TO_USER (true),
-RUNTIME_USERNAME, SANDBOX_GROUP_ID (root), DEBUG, LOG_JSON.
+RUNTIME_USERNAME, SANDBOX_GROUP_ID (root), DEBUG, LOG_JSON,
+SBX_LISTEN_FD (serve on this inherited listening socket instead of binding
+ADDR:<port>; <port> is still given, for the file viewer).
 `
 
 var (
@@ -46,12 +48,18 @@ type config struct {
 	envUser         string
 	home            string
 	groupID         int // -1: root
+	listenFD        int // -1: bind host:port ourselves
 }
+
+// envListenFD names an inherited listening socket. The local driver binds
+// the port itself and hands the socket over, so that no other process can
+// take the port between choosing it and sandboxd binding it.
+const envListenFD = "SBX_LISTEN_FD"
 
 // parseArgs reads the command line as OpenHands' argparse definition does
 // (spec §2.1), plus --host, and the environment variables of the §2.1 table.
 func parseArgs(args []string, getenv func(string) string) (config, error) {
-	c := config{host: "0.0.0.0", username: "openhands", userID: 1000, enableBrowser: true, groupID: -1}
+	c := config{host: "0.0.0.0", username: "openhands", userID: 1000, enableBrowser: true, groupID: -1, listenFD: -1}
 	portSet := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -172,6 +180,14 @@ func parseArgs(args []string, getenv func(string) string) (config, error) {
 			return c, fmt.Errorf("SANDBOX_GROUP_ID must be a group id, got %q", v)
 		}
 		c.groupID = n
+	}
+	if v := strings.TrimSpace(getenv(envListenFD)); v != "" {
+		n, err := strconv.Atoi(v)
+		// 0-2 are stdio: a socket there means the caller got it wrong.
+		if err != nil || n < 3 {
+			return c, fmt.Errorf("%s must be a file descriptor number of 3 or more, got %q", envListenFD, v)
+		}
+		c.listenFD = n
 	}
 	return c, nil
 }

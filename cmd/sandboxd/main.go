@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	r := reaper.New(log)
 	defer r.Close()
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	ln, err := listen(cfg)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -206,6 +206,24 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		hs.Close()
 	}
 	return result
+}
+
+// listen binds host:port, or takes over the socket named by SBX_LISTEN_FD.
+func listen(cfg config) (net.Listener, error) {
+	if cfg.listenFD < 0 {
+		return net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	}
+	// Children must neither see the variable (a shell would inherit a
+	// number that means nothing to it) nor the descriptor, which
+	// FileListener duplicates close-on-exec so the original can go.
+	os.Unsetenv(envListenFD)
+	f := os.NewFile(uintptr(cfg.listenFD), envListenFD)
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%d: %w", envListenFD, cfg.listenFD, err)
+	}
+	return ln, nil
 }
 
 // watchSignals cancels the server on the first terminating signal; SIGHUP
@@ -328,7 +346,7 @@ func prepareUser(ctx context.Context, cfg config, r *reaper.Reaper, log *slog.Lo
 // shellEnv is the agent shell's environment: sandboxd's own, minus its
 // secrets, with the account variables of the user the shell runs as.
 func shellEnv(base []string, u sandboxUser) []string {
-	drop := map[string]bool{"SESSION_API_KEY": true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
+	drop := map[string]bool{"SESSION_API_KEY": true, envListenFD: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
 	env := make([]string, 0, len(base)+6)
 	hasLang, hasTerm := false, false
 	for _, kv := range base {

@@ -193,6 +193,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) alive(w http.ResponseWriter, r *http.Request) error {
+	// sbx's drivers ask to wait for readiness (an extension; OpenHands'
+	// client never sends the header), which saves the polling interval
+	// from every sandbox start.
+	if v := r.Header.Get(sandboxapi.HeaderWaitReady); v != "" && !s.ready.Load() {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			t := time.NewTimer(min(d, 30*time.Second))
+			select {
+			case <-s.readyCh:
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			t.Stop()
+		}
+	}
 	st := "ok"
 	if !s.ready.Load() {
 		st = "not initialized"

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sbx-dev/sbx/internal/image"
+)
+
+type imageBootstrapOptions struct {
+	Tag    string
+	Suite  string
+	Mirror string
+	Force  bool
+}
+
+const imageBootstrapAbout = `
+Build a Debian base image from scratch with debootstrap and import it, for
+machines that cannot pull images. Sandboxes fall back to it when the base
+image cannot be pulled. Needs root and debootstrap on the host.`
+
+func (a *app) cmdImageBootstrap(ctx context.Context, args []string) error {
+	f := newFlags("image bootstrap", "[OPTIONS]", imageBootstrapAbout)
+	var o imageBootstrapOptions
+	f.StringVar(&o.Tag, "tag", image.DefaultBootstrapTag, "name the image `TAG`")
+	f.StringVar(&o.Suite, "suite", "", "Debian `SUITE` (default: bookworm)")
+	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror `URL` (default: the host's apt source, else deb.debian.org)")
+	f.BoolVar(&o.Force, "force", false, "bootstrap even if an up-to-date image exists")
+	if err := f.parse(a, args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return usageErrorf("image bootstrap", "unexpected argument %q", f.Arg(0))
+	}
+	return a.imageBootstrap(ctx, o)
+}
+
+func (a *app) imageBootstrap(ctx context.Context, o imageBootstrapOptions) error {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	c, err := dockerClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	img, err := image.Bootstrap(ctx, c, image.BootstrapOptions{
+		Tag: o.Tag, Suite: o.Suite, Mirror: o.Mirror, Force: o.Force,
+		Progress: a.stderr, Logger: a.logger(cfg),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, img.Ref)
+	return nil
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sbx-dev/sbx"
+)
+
+type lsOptions struct {
+	All   bool
+	JSON  bool
+	Quiet bool
+}
+
+const lsAbout = `
+List sbx's sandboxes of the configured runtime, oldest first. Without -a
+only running and paused ones are shown.`
+
+func (a *app) cmdLs(ctx context.Context, args []string) error {
+	f := newFlags("ls", "[OPTIONS]", lsAbout)
+	var o lsOptions
+	f.BoolVar(&o.All, "a", false, "show stopped sandboxes too")
+	f.BoolVar(&o.JSON, "json", false, "print a JSON array")
+	f.BoolVar(&o.Quiet, "q", false, "print ids only")
+	if err := f.parse(a, args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return usageErrorf("ls", "unexpected argument %q", f.Arg(0))
+	}
+	return a.list(ctx, o)
+}
+
+func (a *app) list(ctx context.Context, o lsOptions) error {
+	rt, err := a.openRuntime(ctx)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	all, err := rt.List(ctx)
+	if err != nil {
+		return err
+	}
+	var shown []sbx.Info
+	for _, in := range all {
+		if o.All || in.State == "running" || in.State == "paused" {
+			shown = append(shown, in)
+		}
+	}
+	switch {
+	case o.JSON:
+		return writeJSON(a.stdout, sandboxesJSON(shown))
+	case o.Quiet:
+		for _, in := range shown {
+			fmt.Fprintln(a.stdout, in.ID)
+		}
+		return nil
+	}
+	return writeTable(a.stdout, shown, time.Now())
+}
+
+// sandboxJSON is the stable, machine-readable form of a sandbox, shared
+// by `ls --json` and `gc --json`.
+type sandboxJSON struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Driver   string            `json:"driver"`
+	State    string            `json:"state"`
+	Image    string            `json:"image"`
+	URL      string            `json:"url"`
+	Created  time.Time         `json:"created"`
+	Keep     bool              `json:"keep"`
+	AppPorts []portJSON        `json:"app_ports"`
+	Labels   map[string]string `json:"labels"`
+}
+
+type portJSON struct {
+	Sandbox int    `json:"sandbox"`
+	Host    int    `json:"host"`
+	URL     string `json:"url"`
+}
+
+func sandboxesJSON(in []sbx.Info) []sandboxJSON {
+	out := make([]sandboxJSON, 0, len(in))
+	for _, s := range in {
+		j := sandboxJSON{ID: s.ID, Name: s.Name, Driver: s.Driver, State: s.State, Image: s.Image, URL: s.URL,
+			Created: s.Created.UTC(), Keep: s.Keep, AppPorts: []portJSON{}, Labels: s.Labels}
+		for _, p := range s.AppPorts {
+			j.AppPorts = append(j.AppPorts, portJSON(p))
+		}
+		if j.Labels == nil {
+			j.Labels = map[string]string{}
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func writeTable(w io.Writer, in []sbx.Info, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tIMAGE\tURL\tCREATED")
+	for _, s := range in {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(s.Image), orDash(s.URL), humanAge(now.Sub(s.Created)))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// humanAge says how long ago something happened, in the largest unit
+// that fits, as `docker ps` does.
+func humanAge(d time.Duration) string {
+	if d < time.Second {
+		return "just now"
+	}
+	units := []struct {
+		d    time.Duration
+		name string
+	}{
+		{365 * 24 * time.Hour, "year"},
+		{30 * 24 * time.Hour, "month"},
+		{7 * 24 * time.Hour, "week"},
+		{24 * time.Hour, "day"},
+		{time.Hour, "hour"},
+		{time.Minute, "minute"},
+		{time.Second, "second"},
+	}
+	for _, u := range units {
+		if n := int(d / u.d); n >= 1 {
+			if n == 1 {
+				return fmt.Sprintf("1 %s ago", u.name)
+			}
+			return fmt.Sprintf("%d %ss ago", n, u.name)
+		}
+	}
+	return "just now"
+}

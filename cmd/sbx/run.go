@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sbx-dev/sbx"
+	"github.com/sbx-dev/sbx/config"
+)
+
+// runOptions are `sbx run`'s flags and operands.
+type runOptions struct {
+	Remove      bool
+	Detach      bool
+	Name        string
+	Volumes     []config.Volume
+	Env         map[string]string
+	Image       string
+	CPUs        float64
+	MemoryBytes int64
+	Plugins     []string
+	// Timeout is the command's hard timeout; 0 waits as long as it runs.
+	Timeout time.Duration
+	// Command is empty for an interactive shell.
+	Command []string
+}
+
+const runAbout = `
+Create a sandbox and run COMMAND in its shell, printing the output and
+exiting with the command's exit status. Without a command, read commands
+from stdin into the sandbox's shell (a prompt is shown on a terminal).
+
+One argument is given to the shell as written (so 'ls | wc -l' works);
+several are quoted as needed and joined.
+
+Without --rm or -d the sandbox is stopped at exit and kept until
+'sbx rm' or 'sbx gc'; with --rm it is removed, also on Ctrl-C; with -d it
+is left running and its id printed.`
+
+func (a *app) cmdRun(ctx context.Context, args []string) error {
+	o, err := a.parseRun(args)
+	if err != nil {
+		return err
+	}
+	return a.runSandbox(ctx, o)
+}
+
+func (a *app) parseRun(args []string) (runOptions, error) {
+	f := newFlags("run", "[OPTIONS] [--] [COMMAND [ARG...]]", runAbout)
+	var (
+		o       runOptions
+		vols    stringList
+		envs    stringList
+		memory  string
+		plugins string
+	)
+	f.BoolVar(&o.Remove, "rm", false, "remove the sandbox when the command ends")
+	f.BoolVar(&o.Detach, "d", false, "leave the sandbox running and print its id")
+	f.StringVar(&o.Name, "name", "", "sandbox `ID` (default: random)")
+	f.Var(&vols, "v", "mount `HOST:DIR[:ro]` (repeatable)")
+	f.Var(&envs, "e", "set `K=V` in the sandbox's shell; K alone takes the host's value (repeatable)")
+	f.StringVar(&o.Image, "image", "", "run `IMAGE` instead of the configured one")
+	f.Float64Var(&o.CPUs, "cpus", 0, "limit to `N` CPUs")
+	f.StringVar(&memory, "memory", "", "limit memory to `SIZE` (e.g. 512m, 2g)")
+	f.StringVar(&plugins, "plugins", "", "sandboxd plugins `p1,p2` (jupyter gives run_ipython)")
+	f.DurationVar(&o.Timeout, "timeout", 0, "give up on the command after `DURATION` (exit status 124; default: wait until it ends)")
+	if err := f.parse(a, args); err != nil {
+		return o, err
+	}
+	o.Command = f.Args()
+	if o.Remove && o.Detach {
+		return o, usageErrorf("run", "--rm and -d cannot be combined: a detached sandbox is left running")
+	}
+	if o.Detach && len(o.Command) > 0 {
+		return o, usageErrorf("run", "-d takes no command; start the sandbox with 'sbx run -d', then 'sbx exec ID -- COMMAND'")
+	}
+	if o.Timeout < 0 {
+		return o, usageErrorf("run", "--timeout must not be negative")
+	}
+	if o.CPUs < 0 {
+		return o, usageErrorf("run", "--cpus must not be negative")
+	}
+	for _, v := range vols {
+		vol, err := parseVolumeFlag(v)
+		if err != nil {
+			return o, usageErrorf("run", "-v %s: %v", v, err)
+		}
+		o.Volumes = append(o.Volumes, vol)
+	}
+	for _, kv := range envs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			// As docker: a bare name forwards the host's value, if any.
+			if v = a.getenv(k); v == "" {
+				continue
+			}
+		}
+		if k == "" {
+			return o, usageErrorf("run", "-e %s: missing the variable name", kv)
+		}
+		if o.Env == nil {
+			o.Env = map[string]string{}
+		}
+		o.Env[k] = v
+	}
+	if memory != "" {
+		n, err := parseBytes(memory)
+		if err != nil {
+			return o, usageErrorf("run", "--memory %s: %v", memory, err)
+		}
+		o.MemoryBytes = n
+	}
+	for p := range strings.SplitSeq(plugins, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			o.Plugins = append(o.Plugins, p)
+		}
+	}
+	return o, nil
+}
+
+// parseVolumeFlag parses HOST:DIR[:ro|rw]. A host part that is a path
+// (it starts with / . or ~) is made absolute, since the engine resolves
+// paths against its own directory, not the user's; anything else names a
+// volume, as with docker -v.
+func parseVolumeFlag(s string) (config.Volume, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return config.Volume{}, errors.New("want HOST:DIR or HOST:DIR:ro")
+	}
+	host, dir := parts[0], parts[1]
+	v := config.Volume{Mode: "rw"}
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "ro":
+			v.Mode, v.ReadOnly = "ro", true
+		case "rw":
+		default:
+			return config.Volume{}, fmt.Errorf("mode %q: want ro or rw", parts[2])
+		}
+	}
+	if host == "" {
+		return config.Volume{}, errors.New("the host part is empty")
+	}
+	if !path.IsAbs(dir) {
+		return config.Volume{}, fmt.Errorf("%q: the directory in the sandbox must be an absolute path", dir)
+	}
+	v.Target = path.Clean(dir)
+	switch {
+	case strings.HasPrefix(host, "/"), strings.HasPrefix(host, "."):
+		abs, err := filepath.Abs(host)
+		if err != nil {
+			return config.Volume{}, fmt.Errorf("resolving %s: %w", host, err)
+		}
+		v.Source = abs
+	case strings.HasPrefix(host, "~"):
+		return config.Volume{}, errors.New("~ is not expanded here; let your shell do it (write it unquoted, or use $HOME)")
+	default:
+		v.Source, v.Named = host, true
+	}
+	return v, nil
+}
+
+// parseBytes reads a size as docker does: a number with an optional
+// b, k, m, g or t suffix in powers of 1024.
+func parseBytes(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimSuffix(t, "ib")
+	t = strings.TrimSuffix(t, "b")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k':
+			mult = 1 << 10
+		case 'm':
+			mult = 1 << 20
+		case 'g':
+			mult = 1 << 30
+		case 't':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = t[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || !(f > 0) { // also refuses NaN
+		return 0, errors.New("want a positive size such as 512m or 2g")
+	}
+	if f*float64(mult) >= 1<<63 {
+		return 0, errors.New("too large")
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// runSandbox is `sbx run`.
+func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
+	rt, err := a.openRuntime(ctx)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	id := o.Name
+	if id == "" {
+		// Chosen here rather than by the SDK so that a create cut short by
+		// Ctrl-C can still be cleaned up by name.
+		if id, err = randomID(); err != nil {
+			return err
+		}
+	}
+	// A name the user gave may belong to a sandbox that was there before
+	// (the create would have failed on it); only a fresh random one is
+	// certainly this run's to remove.
+	ours := o.Name == ""
+	sb, err := rt.Create(ctx, sbx.CreateOptions{
+		ID: id, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
+		Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
+	})
+	if err != nil {
+		if ctx.Err() != nil && ours && !o.Detach {
+			cctx, cancel := cleanupContext(ctx)
+			_ = rt.Remove(cctx, id)
+			cancel()
+		}
+		if errors.Is(err, sbx.ErrAlreadyExists) {
+			return fmt.Errorf("%w; pick another --name, or use `sbx exec %s` to run in it", err, id)
+		}
+		return err
+	}
+	if o.Detach {
+		fmt.Fprintln(a.stdout, sb.ID())
+		return sb.Close(context.WithoutCancel(ctx))
+	}
+	defer func() {
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		if cerr := sb.Close(cctx); cerr != nil {
+			what := "stopping"
+			if o.Remove {
+				what = "removing"
+			}
+			cerr = fmt.Errorf("%s sandbox %s: %w", what, sb.ID(), cerr)
+			var st exitStatus
+			if err == nil || errors.As(err, &st) && st == 0 {
+				err = cerr
+			} else {
+				fmt.Fprintf(a.stderr, "sbx: %s\n", cerr)
+			}
+		}
+	}()
+	if len(o.Command) == 0 {
+		return a.shell(ctx, sb.Client)
+	}
+	code, err := runCommand(ctx, sb.Client, shellJoin(o.Command), o.Timeout, a.stdout)
+	if err != nil {
+		return err
+	}
+	return exitStatus(code)
+}
+
+// cleanupContext outlives a cancelled ctx, so that Ctrl-C still removes
+// or stops the sandbox, but not forever.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
+// randomID is a session id as the SDK makes them: 12 hex digits.
+func randomID() (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random sandbox id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// shellJoin makes one shell command of args: one argument is the command
+// as written; several are each quoted where the shell would change them.
+func shellJoin(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	q := make([]string, len(args))
+	for i, s := range args {
+		q[i] = shellQuote(s)
+	}
+	return strings.Join(q, " ")
+}
+
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/sbx-dev/sbx/internal/version"
+)
+
+type versionJSON struct {
+	Version string      `json:"version"`
+	Go      string      `json:"go"`
+	OS      string      `json:"os"`
+	Arch    string      `json:"arch"`
+	Runtime string      `json:"runtime,omitempty"`
+	Docker  *dockerJSON `json:"docker,omitempty"`
+}
+
+type dockerJSON struct {
+	Version    string `json:"version,omitempty"`
+	APIVersion string `json:"api_version,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+const versionAbout = `
+Print sbx's version and, with the docker runtime, the engine's (when it
+answers: an engine that is down is reported, not an error).`
+
+func (a *app) cmdVersion(ctx context.Context, args []string) error {
+	f := newFlags("version", "[OPTIONS]", versionAbout)
+	asJSON := f.Bool("json", false, "print JSON")
+	if err := f.parse(a, args); err != nil {
+		return err
+	}
+	if f.NArg() > 0 {
+		return usageErrorf("version", "unexpected argument %q", f.Arg(0))
+	}
+	v := versionJSON{Version: version.String(), Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	// A broken configuration should not hide the version, which is what
+	// one asks for when reporting it.
+	if cfg, err := a.loadConfig(); err == nil {
+		v.Runtime = cfg.Runtime
+	}
+	if v.Runtime == "" || v.Runtime == "docker" {
+		v.Docker = dockerVersion(ctx)
+	}
+	if *asJSON {
+		return writeJSON(a.stdout, v)
+	}
+	fmt.Fprintf(a.stdout, "sbx %s (%s %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+	if v.Runtime != "" {
+		fmt.Fprintf(a.stdout, "runtime: %s\n", v.Runtime)
+	}
+	if d := v.Docker; d != nil {
+		if d.Error != "" {
+			fmt.Fprintf(a.stdout, "docker engine: not reachable (%s)\n", d.Error)
+		} else {
+			fmt.Fprintf(a.stdout, "docker engine: %s (API %s)\n", d.Version, d.APIVersion)
+		}
+	}
+	return nil
+}
+
+func dockerVersion(ctx context.Context) *dockerJSON {
+	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return &dockerJSON{Error: err.Error()}
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	sv, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return &dockerJSON{Error: err.Error()}
+	}
+	return &dockerJSON{Version: sv.Version, APIVersion: sv.APIVersion}
+}

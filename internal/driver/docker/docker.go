@@ -1,0 +1,722 @@
+// Package docker is the default driver: one container per sandbox through
+// the Docker Engine API, any image, with sandboxd injected from a read-only
+// volume instead of a per-image build.
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/sbx-dev/sbx/internal/driver"
+	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/sandboxdbin"
+	"github.com/sbx-dev/sbx/internal/version"
+)
+
+// Ports inside the container. The engine picks the host side, so these can
+// be fixed; they sit in OpenHands' ranges so agents that read APP_PORT_1/2
+// see familiar numbers.
+const (
+	ServerPort = 30000
+	AppPort1   = 50000
+	AppPort2   = 55000
+)
+
+// NamePrefix starts every sandbox container's name.
+const NamePrefix = "sbx-"
+
+// DefaultPidsLimit bounds a fork bomb in one sandbox from taking the host's
+// PID space; OpenHands sets no limit.
+const DefaultPidsLimit = 4096
+
+// engine is the part of the Docker client this driver uses.
+type engine interface {
+	Ping(ctx context.Context, o client.PingOptions) (client.PingResult, error)
+	ContainerCreate(ctx context.Context, o client.ContainerCreateOptions) (client.ContainerCreateResult, error)
+	ContainerStart(ctx context.Context, id string, o client.ContainerStartOptions) (client.ContainerStartResult, error)
+	ContainerInspect(ctx context.Context, id string, o client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerList(ctx context.Context, o client.ContainerListOptions) (client.ContainerListResult, error)
+	ContainerRemove(ctx context.Context, id string, o client.ContainerRemoveOptions) (client.ContainerRemoveResult, error)
+	ContainerStop(ctx context.Context, id string, o client.ContainerStopOptions) (client.ContainerStopResult, error)
+	ContainerKill(ctx context.Context, id string, o client.ContainerKillOptions) (client.ContainerKillResult, error)
+	ContainerPause(ctx context.Context, id string, o client.ContainerPauseOptions) (client.ContainerPauseResult, error)
+	ContainerUnpause(ctx context.Context, id string, o client.ContainerUnpauseOptions) (client.ContainerUnpauseResult, error)
+	ContainerLogs(ctx context.Context, id string, o client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+	CopyToContainer(ctx context.Context, id string, o client.CopyToContainerOptions) (client.CopyToContainerResult, error)
+	VolumeInspect(ctx context.Context, id string, o client.VolumeInspectOptions) (client.VolumeInspectResult, error)
+	VolumeCreate(ctx context.Context, o client.VolumeCreateOptions) (client.VolumeCreateResult, error)
+	VolumeRemove(ctx context.Context, id string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
+	NetworkConnect(ctx context.Context, id string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error)
+}
+
+// Options configure a Driver.
+type Options struct {
+	// Client talks to the engine; nil means one from DOCKER_HOST & co.
+	Client *client.Client
+	// Sandboxd finds the binary injected into sandboxes; nil means the
+	// default search.
+	Sandboxd *sandboxdbin.Locator
+	Logger   *slog.Logger
+	// HTTPClient reaches sandboxd for the readiness probe.
+	HTTPClient *http.Client
+	// URLHost replaces the host of endpoint URLs (DOCKER_HOST_ADDR,
+	// local_runtime_url) when sbx runs in a container of its own and
+	// reaches published ports through the host's address.
+	URLHost string
+}
+
+// Driver is the Docker driver.
+type Driver struct {
+	api     engine
+	closer  io.Closer
+	bin     *sandboxdbin.Locator
+	log     *slog.Logger
+	hc      *http.Client
+	urlHost string
+
+	// volumes remembers sandboxd volumes known to be filled, so only the
+	// first sandbox of a process pays for a volume check.
+	volMu   sync.Mutex
+	volumes map[string]bool
+}
+
+// New connects to the engine. It does not ping it: Create reports an
+// unreachable engine with the cause and what to do.
+func New(opts Options) (*Driver, error) {
+	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, volumes: map[string]bool{}}
+	if d.bin == nil {
+		d.bin = &sandboxdbin.Locator{}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.hc == nil {
+		d.hc = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	}
+	if opts.Client != nil {
+		d.api = opts.Client
+		return d, nil
+	}
+	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, errdefs.Wrap(errdefs.ErrUnavailable, "docker client: "+err.Error(), err)
+	}
+	d.api, d.closer = c, c
+	return d, nil
+}
+
+// Close releases the engine connection of a Driver that made its own.
+func (d *Driver) Close() error {
+	if d.closer != nil {
+		return d.closer.Close()
+	}
+	return nil
+}
+
+// Name implements driver.Driver.
+func (d *Driver) Name() string { return "docker" }
+
+// ContainerName is the deterministic name of a session's container.
+func ContainerName(id string) string { return NamePrefix + id }
+
+// Ping checks that the engine answers.
+func (d *Driver) Ping(ctx context.Context) error {
+	_, err := d.api.Ping(ctx, client.PingOptions{})
+	return classify(err, "docker engine")
+}
+
+// Create implements driver.Driver.
+func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, error) {
+	if err := validID(spec.ID); err != nil {
+		return driver.Sandbox{}, err
+	}
+	if spec.Image == "" {
+		return driver.Sandbox{}, errdefs.New(errdefs.ErrInvalidArgument, "no image given")
+	}
+	token, err := randomHex(16)
+	if err != nil {
+		return driver.Sandbox{}, err
+	}
+	var vol string
+	if !spec.Prebuilt {
+		if vol, err = d.sandboxdVolume(ctx, spec.Image); err != nil {
+			return driver.Sandbox{}, err
+		}
+	}
+	sb, err := d.create(ctx, spec, vol, token)
+	if err != nil && vol != "" && errors.Is(err, errMissingSandboxd) {
+		// The volume was created by a process that died before filling
+		// it; fill it again once.
+		d.log.Warn("sandboxd volume was empty; refilling", "volume", vol)
+		if rerr := d.resetVolume(ctx, vol, spec.Image); rerr != nil {
+			return driver.Sandbox{}, rerr
+		}
+		sb, err = d.create(ctx, spec, vol, token)
+	}
+	return sb, err
+}
+
+var errMissingSandboxd = errors.New("sandboxd missing from its volume")
+
+func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string) (driver.Sandbox, error) {
+	name := ContainerName(spec.ID)
+	cfg, hostCfg, err := d.containerConfig(spec, vol, token)
+	if err != nil {
+		return driver.Sandbox{}, err
+	}
+	res, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg})
+	if err != nil {
+		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
+			return driver.Sandbox{}, errdefs.Wrap(errdefs.ErrAlreadyExists,
+				fmt.Sprintf("sandbox %q already exists (container %s): attach to it, or remove it with `sbx rm %s`", spec.ID, name, spec.ID), err)
+		}
+		if cerrdefs.IsNotFound(err) {
+			return driver.Sandbox{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf("image %s: %v", spec.Image, err), err)
+		}
+		return driver.Sandbox{}, classify(err, "create container "+name)
+	}
+	id := res.ID
+	ok := false
+	defer func() {
+		if !ok {
+			d.discard(ctx, id)
+		}
+	}()
+	if _, err := d.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		if vol != "" && strings.Contains(err.Error(), driver.SandboxdPath) && strings.Contains(err.Error(), "no such file") {
+			return driver.Sandbox{}, fmt.Errorf("%w: %v", errMissingSandboxd, err)
+		}
+		return driver.Sandbox{}, classify(err, "start container "+name)
+	}
+	for _, n := range spec.Network.Additional {
+		if _, err := d.api.NetworkConnect(ctx, n, client.NetworkConnectOptions{Container: id}); err != nil {
+			return driver.Sandbox{}, classify(err, fmt.Sprintf("connect %s to network %s", name, n))
+		}
+	}
+	sb, err := d.waitReady(ctx, spec.ID, id)
+	if err != nil {
+		return driver.Sandbox{}, err
+	}
+	ok = true
+	return sb, nil
+}
+
+// discard removes a container a failed Create made, even when the
+// caller's context has ended, so a failure leaves nothing behind.
+func (d *Driver) discard(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := d.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		d.log.Warn("removing a container that failed to start", "id", id, "err", err)
+	}
+}
+
+func (d *Driver) waitReady(ctx context.Context, sid, cid string) (driver.Sandbox, error) {
+	ins, err := d.api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+	if err != nil {
+		return driver.Sandbox{}, classify(err, "inspect "+ContainerName(sid))
+	}
+	sb := toSandbox(ins.Container, d.urlHost)
+	if sb.Endpoint.URL == "" {
+		if err := d.exited(ctx, cid); err != nil {
+			return driver.Sandbox{}, err
+		}
+		return driver.Sandbox{}, fmt.Errorf("container %s publishes no server port", ContainerName(sid))
+	}
+	if err := driver.WaitAlive(ctx, d.hc, sb.Endpoint.URL, func(ctx context.Context) error { return d.exited(ctx, cid) }); err != nil {
+		return driver.Sandbox{}, err
+	}
+	sb.State = driver.StateRunning
+	return sb, nil
+}
+
+// exited returns an error quoting the container's last log lines when it
+// is no longer running, so a sandbox that dies at start-up is reported at
+// once with its cause instead of after a readiness timeout.
+func (d *Driver) exited(ctx context.Context, cid string) error {
+	ins, err := d.api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return errdefs.New(errdefs.ErrUnavailable, "the sandbox container disappeared during start-up")
+		}
+		return nil
+	}
+	st := ins.Container.State
+	if st == nil || st.Running || st.Status == container.StateCreated {
+		return nil
+	}
+	var logs strings.Builder
+	_ = d.copyLogs(ctx, cid, &logs, 20)
+	msg := fmt.Sprintf("sandbox container %s exited during start-up (exit code %d", strings.TrimPrefix(ins.Container.Name, "/"), st.ExitCode)
+	if st.OOMKilled {
+		msg += ", killed for lack of memory"
+	}
+	if st.Error != "" {
+		msg += ", " + st.Error
+	}
+	msg += ")"
+	if t := strings.TrimSpace(logs.String()); t != "" {
+		msg += "; its last output:\n" + t
+	}
+	return errdefs.New(errdefs.ErrUnavailable, msg)
+}
+
+func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*container.Config, *container.HostConfig, error) {
+	workDir := spec.WorkDir
+	if workDir == "" {
+		workDir = "/workspace"
+	}
+	user := spec.User
+	if user == "" {
+		user = "root"
+	}
+	port := ServerPort
+	if spec.Network.HostNetwork {
+		// Sharing the host's network means sandboxd binds a host port;
+		// take one the kernel says is free now. The window between this
+		// check and sandboxd's bind is small, and a loss shows as a
+		// start-up exit with "address already in use".
+		p, err := freeHostPort()
+		if err != nil {
+			return nil, nil, err
+		}
+		port = p
+	}
+	cmd := []string{strconv.Itoa(port), "--working-dir", workDir, "--username", user, "--user-id", strconv.Itoa(spec.UserID)}
+	if len(spec.Plugins) > 0 {
+		cmd = append(cmd, "--plugins")
+		cmd = append(cmd, spec.Plugins...)
+	}
+	env := map[string]string{}
+	for k, v := range spec.Env {
+		env[k] = v
+	}
+	env["port"] = strconv.Itoa(port)
+	env["SESSION_API_KEY"] = token
+	if !spec.Network.HostNetwork {
+		env["APP_PORT_1"] = strconv.Itoa(AppPort1)
+		env["APP_PORT_2"] = strconv.Itoa(AppPort2)
+	}
+	if spec.Debug {
+		env["DEBUG"] = "true"
+	}
+	envList := make([]string, 0, len(env))
+	for k, v := range env {
+		envList = append(envList, k+"="+v)
+	}
+	sort.Strings(envList)
+
+	labels := map[string]string{}
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	labels[driver.LabelManaged] = "true"
+	labels[driver.LabelSession] = spec.ID
+	labels[driver.LabelVersion] = version.Version
+
+	cfg := &container.Config{
+		Image:      spec.Image,
+		Entrypoint: []string{driver.SandboxdPath},
+		Cmd:        cmd,
+		Env:        envList,
+		Labels:     labels,
+		// sandboxd ends its shells on SIGTERM within milliseconds; a long
+		// stop timeout only delays `sbx stop` when something hangs.
+		StopTimeout: intPtr(10),
+	}
+	hc := &container.HostConfig{
+		AutoRemove: spec.AutoRemove,
+		ShmSize:    spec.Resources.ShmBytes,
+	}
+	if spec.Network.HostNetwork {
+		hc.NetworkMode = "host"
+	} else {
+		bind, err := bindAddr(spec.Network.BindAddress)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.ExposedPorts = network.PortSet{}
+		hc.PortBindings = network.PortMap{}
+		for _, p := range []int{ServerPort, AppPort1, AppPort2} {
+			np := network.MustParsePort(strconv.Itoa(p) + "/tcp")
+			cfg.ExposedPorts[np] = struct{}{}
+			// An empty host port lets the engine choose a free one, which
+			// is race-free, unlike probing for a free port first.
+			hc.PortBindings[np] = []network.PortBinding{{HostIP: bind}}
+		}
+	}
+	if vol != "" {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: vol, Target: "/opt/sbx", ReadOnly: true,
+			VolumeOptions: &mount.VolumeOptions{NoCopy: true}})
+	}
+	for _, m := range spec.Mounts {
+		mm := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		if m.Volume {
+			mm.Type = mount.TypeVolume
+		}
+		hc.Mounts = append(hc.Mounts, mm)
+	}
+	r := spec.Resources
+	hc.NanoCPUs = int64(r.CPUs * 1e9)
+	hc.Memory = r.MemoryBytes
+	hc.MemorySwap = r.MemorySwapBytes
+	hc.CpusetCpus = r.CpusetCPUs
+	pids := r.PidsLimit
+	if pids == 0 {
+		pids = DefaultPidsLimit
+	}
+	if pids > 0 {
+		hc.PidsLimit = &pids
+	}
+	if r.GPU || len(r.GPUDevices) > 0 {
+		req := container.DeviceRequest{Capabilities: [][]string{{"gpu"}}, Count: -1}
+		if len(r.GPUDevices) > 0 {
+			req.Count, req.DeviceIDs = 0, r.GPUDevices
+		}
+		hc.DeviceRequests = []container.DeviceRequest{req}
+	}
+	return cfg, hc, nil
+}
+
+func bindAddr(s string) (netip.Addr, error) {
+	if s == "" {
+		s = "127.0.0.1"
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, errdefs.Wrap(errdefs.ErrInvalidArgument, fmt.Sprintf("runtime_binding_address %q is not an IP address", s), err)
+	}
+	return a, nil
+}
+
+// Inspect implements driver.Driver.
+func (d *Driver) Inspect(ctx context.Context, id string) (driver.Sandbox, error) {
+	if err := validID(id); err != nil {
+		return driver.Sandbox{}, err
+	}
+	ins, err := d.api.ContainerInspect(ctx, ContainerName(id), client.ContainerInspectOptions{})
+	if err != nil {
+		return driver.Sandbox{}, classify(err, "sandbox "+id)
+	}
+	if ins.Container.Config == nil || ins.Container.Config.Labels[driver.LabelManaged] != "true" {
+		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s: container %s is not one of sbx's", id, ContainerName(id)))
+	}
+	return toSandbox(ins.Container, d.urlHost), nil
+}
+
+// List implements driver.Driver.
+func (d *Driver) List(ctx context.Context, match map[string]string) ([]driver.Sandbox, error) {
+	f := client.Filters{}.Add("label", driver.LabelManaged+"=true")
+	for k, v := range match {
+		f = f.Add("label", k+"="+v)
+	}
+	res, err := d.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, classify(err, "list sandboxes")
+	}
+	out := make([]driver.Sandbox, 0, len(res.Items))
+	for _, c := range res.Items {
+		out = append(out, fromSummary(c, d.urlHost))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// Start implements driver.Driver.
+func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
+	sb, err := d.Inspect(ctx, id)
+	if err != nil {
+		return driver.Sandbox{}, err
+	}
+	switch sb.State {
+	case driver.StatePaused:
+		return d.Resume(ctx, id)
+	case driver.StateRunning:
+	default:
+		if _, err := d.api.ContainerStart(ctx, ContainerName(id), client.ContainerStartOptions{}); err != nil {
+			return driver.Sandbox{}, classify(err, "start "+id)
+		}
+	}
+	return d.waitReady(ctx, id, ContainerName(id))
+}
+
+// Stop implements driver.Driver.
+func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	secs := int((grace + time.Second - 1) / time.Second)
+	_, err := d.api.ContainerStop(ctx, ContainerName(id), client.ContainerStopOptions{Timeout: &secs})
+	return classify(err, "stop "+id)
+}
+
+// Kill asks a sandbox to end now; with AutoRemove set the engine then
+// deletes it, which is how `sbx run --rm` exits without waiting for a
+// removal. It sends SIGTERM, not SIGKILL: the engine answers a SIGKILL only
+// once the container is gone (about 200 ms), a SIGTERM at once, and
+// sandboxd ends every process of the sandbox on SIGTERM within
+// milliseconds. A sandbox that failed to go is still labelled for removal
+// and `sbx gc` takes it.
+func (d *Driver) Kill(ctx context.Context, id string) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	_, err := d.api.ContainerKill(ctx, ContainerName(id), client.ContainerKillOptions{Signal: "TERM"})
+	if cerrdefs.IsNotFound(err) || (err != nil && strings.Contains(err.Error(), "is not running")) {
+		return nil
+	}
+	return classify(err, "kill "+id)
+}
+
+// Remove implements driver.Driver.
+func (d *Driver) Remove(ctx context.Context, id string) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	_, err := d.api.ContainerRemove(ctx, ContainerName(id), client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	// A removal already under way (AutoRemove after a kill) is success.
+	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
+		return nil
+	}
+	return classify(err, "remove "+id)
+}
+
+// Pause implements driver.Pauser with the engine's cgroup freezer: every
+// process keeps its state and resumes where it was.
+func (d *Driver) Pause(ctx context.Context, id string) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	_, err := d.api.ContainerPause(ctx, ContainerName(id), client.ContainerPauseOptions{})
+	return classify(err, "pause "+id)
+}
+
+// Resume implements driver.Pauser.
+func (d *Driver) Resume(ctx context.Context, id string) (driver.Sandbox, error) {
+	if err := validID(id); err != nil {
+		return driver.Sandbox{}, err
+	}
+	if _, err := d.api.ContainerUnpause(ctx, ContainerName(id), client.ContainerUnpauseOptions{}); err != nil {
+		return driver.Sandbox{}, classify(err, "resume "+id)
+	}
+	return d.waitReady(ctx, id, ContainerName(id))
+}
+
+// Logs implements driver.Driver.
+func (d *Driver) Logs(ctx context.Context, id string, w io.Writer, tail int) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	return d.copyLogs(ctx, ContainerName(id), w, tail)
+}
+
+func (d *Driver) copyLogs(ctx context.Context, cid string, w io.Writer, tail int) error {
+	o := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "all"}
+	if tail > 0 {
+		o.Tail = strconv.Itoa(tail)
+	}
+	rc, err := d.api.ContainerLogs(ctx, cid, o)
+	if err != nil {
+		return classify(err, "logs of "+cid)
+	}
+	defer rc.Close()
+	_, err = stdcopy.StdCopy(w, w, rc)
+	return err
+}
+
+func toSandbox(c container.InspectResponse, urlHost string) driver.Sandbox {
+	sb := driver.Sandbox{Name: strings.TrimPrefix(c.Name, "/"), Driver: "docker"}
+	if c.Config != nil {
+		sb.Image = c.Config.Image
+		sb.Labels = c.Config.Labels
+		sb.ID = c.Config.Labels[driver.LabelSession]
+	}
+	if t, err := time.Parse(time.RFC3339Nano, c.Created); err == nil {
+		sb.Created = t
+	}
+	sb.State = driver.StateUnknown
+	if c.State != nil {
+		sb.State = mapState(c.State.Status)
+	}
+	if sb.State != driver.StateRunning && sb.State != driver.StatePaused {
+		return sb
+	}
+	host := urlHost
+	var token string
+	if c.Config != nil {
+		token = envValue(c.Config.Env, "SESSION_API_KEY")
+	}
+	if c.HostConfig != nil && c.HostConfig.NetworkMode == "host" {
+		if c.Config != nil {
+			if p := envValue(c.Config.Env, "port"); p != "" {
+				sb.Endpoint = driver.Endpoint{URL: "http://" + hostOr(host, "127.0.0.1") + ":" + p, Token: token}
+			}
+		}
+		return sb
+	}
+	if c.NetworkSettings == nil {
+		return sb
+	}
+	for p, binds := range c.NetworkSettings.Ports {
+		if len(binds) == 0 || p.Proto() != "tcp" {
+			continue
+		}
+		b := binds[0]
+		h := host
+		if h == "" {
+			h = "127.0.0.1"
+			if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
+				h = b.HostIP.String()
+			}
+		}
+		url := "http://" + net.JoinHostPort(h, b.HostPort)
+		hp, _ := strconv.Atoi(b.HostPort)
+		switch int(p.Num()) {
+		case ServerPort:
+			sb.Endpoint = driver.Endpoint{URL: url, Token: token}
+		default:
+			sb.AppPorts = append(sb.AppPorts, driver.PortMapping{Sandbox: int(p.Num()), Host: hp, URL: url})
+		}
+	}
+	sort.Slice(sb.AppPorts, func(i, j int) bool { return sb.AppPorts[i].Sandbox < sb.AppPorts[j].Sandbox })
+	return sb
+}
+
+func fromSummary(c container.Summary, urlHost string) driver.Sandbox {
+	sb := driver.Sandbox{Driver: "docker", Image: c.Image, Labels: c.Labels, State: mapState(c.State),
+		Created: time.Unix(c.Created, 0), ID: c.Labels[driver.LabelSession]}
+	if len(c.Names) > 0 {
+		sb.Name = strings.TrimPrefix(c.Names[0], "/")
+	}
+	for _, p := range c.Ports {
+		if p.PublicPort == 0 || p.Type != "tcp" {
+			continue
+		}
+		h := urlHost
+		if h == "" {
+			h = "127.0.0.1"
+			if p.IP.IsValid() && !p.IP.IsUnspecified() {
+				h = p.IP.String()
+			}
+		}
+		url := "http://" + net.JoinHostPort(h, strconv.Itoa(int(p.PublicPort)))
+		if p.PrivatePort == ServerPort {
+			sb.Endpoint.URL = url
+		} else {
+			sb.AppPorts = append(sb.AppPorts, driver.PortMapping{Sandbox: int(p.PrivatePort), Host: int(p.PublicPort), URL: url})
+		}
+	}
+	sort.Slice(sb.AppPorts, func(i, j int) bool { return sb.AppPorts[i].Sandbox < sb.AppPorts[j].Sandbox })
+	return sb
+}
+
+func mapState(s container.ContainerState) driver.State {
+	switch s {
+	case container.StateRunning, container.StateRestarting:
+		return driver.StateRunning
+	case container.StatePaused:
+		return driver.StatePaused
+	case container.StateCreated:
+		return driver.StateCreated
+	case container.StateExited, container.StateDead, container.StateRemoving:
+		return driver.StateStopped
+	}
+	return driver.StateUnknown
+}
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+func hostOr(h, def string) string {
+	if h == "" {
+		return def
+	}
+	return h
+}
+
+// validID keeps session ids to what a container name allows, so the name
+// derived from one can never address someone else's container.
+func validID(id string) error {
+	if id == "" {
+		return errdefs.New(errdefs.ErrInvalidArgument, "empty sandbox id")
+	}
+	if len(id) > 128 {
+		return errdefs.New(errdefs.ErrInvalidArgument, "sandbox id longer than 128 characters")
+	}
+	for i, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || (i > 0 && (r == '_' || r == '.' || r == '-'))
+		if !ok {
+			return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("sandbox id %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", id))
+		}
+	}
+	return nil
+}
+
+// classify maps an engine error to sbx's classes, keeping the engine's
+// text, and says what to do when the engine cannot be reached.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return errdefs.Wrap(errdefs.ErrNotFound, what+": not found", err)
+	case cerrdefs.IsConflict(err):
+		return errdefs.Wrap(errdefs.ErrConflict, what+": "+err.Error(), err)
+	case cerrdefs.IsInvalidArgument(err):
+		return errdefs.Wrap(errdefs.ErrInvalidArgument, what+": "+err.Error(), err)
+	case client.IsErrConnectionFailed(err):
+		return errdefs.Wrap(errdefs.ErrUnavailable, what+": cannot reach the Docker engine ("+err.Error()+"); is it running, and is DOCKER_HOST right? Without Docker, RUNTIME=local runs sandboxes as host processes", err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func freeHostPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func intPtr(i int) *int { return &i }

@@ -1,0 +1,113 @@
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/sbx-dev/sbx/internal/driver"
+	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/version"
+)
+
+// sandboxdVolume returns the name of the volume holding this sbx's
+// sandboxd, creating and filling it the first time. The name carries the
+// binary's digest, so different sbx builds never share or overwrite one,
+// and the engine holds the binary itself: sbx can run in a container of
+// its own with only the Docker socket and still inject sandboxd, because
+// no host path is involved.
+func (d *Driver) sandboxdVolume(ctx context.Context, image string) (string, error) {
+	bin, err := d.bin.Locate(ctx)
+	if err != nil {
+		return "", err
+	}
+	name := "sbx-sandboxd-" + bin.Digest[:16]
+	d.volMu.Lock()
+	defer d.volMu.Unlock()
+	if d.volumes[name] {
+		return name, nil
+	}
+	if _, err := d.api.VolumeInspect(ctx, name, client.VolumeInspectOptions{}); err == nil {
+		d.volumes[name] = true
+		return name, nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", classify(err, "inspect volume "+name)
+	}
+	if err := d.fillVolume(ctx, name, image, bin.Path); err != nil {
+		return "", err
+	}
+	d.volumes[name] = true
+	return name, nil
+}
+
+// resetVolume refills a volume found empty.
+func (d *Driver) resetVolume(ctx context.Context, name, image string) error {
+	bin, err := d.bin.Locate(ctx)
+	if err != nil {
+		return err
+	}
+	d.volMu.Lock()
+	defer d.volMu.Unlock()
+	return d.fillVolume(ctx, name, image, bin.Path)
+}
+
+// fillVolume copies the binary into the volume through a container that is
+// created and never started: the engine mounts a created container's
+// volumes for a copy, and the image is one the sandbox is about to use, so
+// nothing has to be pulled or built for it.
+func (d *Driver) fillVolume(ctx context.Context, name, image, path string) error {
+	start := time.Now()
+	if _, err := d.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: map[string]string{
+		driver.LabelManaged: "true", driver.LabelVersion: version.Version, "dev.sbx.kind": "sandboxd",
+	}}); err != nil {
+		return classify(err, "create volume "+name)
+	}
+	res, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: image, Entrypoint: []string{driver.SandboxdPath}, Labels: map[string]string{driver.LabelManaged: "true", "dev.sbx.kind": "filler"}},
+		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: name, Target: "/opt/sbx",
+			VolumeOptions: &mount.VolumeOptions{NoCopy: true}}}},
+	})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf("image %s: not present", image), err)
+		}
+		return classify(err, "create a container to fill volume "+name)
+	}
+	defer d.discard(ctx, res.ID)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("sandboxd binary: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := tw.WriteHeader(&tar.Header{Name: "sandboxd", Mode: 0o755, Size: st.Size(), ModTime: st.ModTime(), Typeflag: tar.TypeReg})
+		if err == nil {
+			_, err = io.Copy(tw, f)
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	_, err = d.api.CopyToContainer(ctx, res.ID, client.CopyToContainerOptions{DestinationPath: "/opt/sbx", Content: pr})
+	pr.Close()
+	if err != nil {
+		return classify(err, "copy sandboxd into volume "+name)
+	}
+	d.log.Info("sandboxd volume filled", "volume", name, "bytes", st.Size(), "took", time.Since(start))
+	return nil
+}

@@ -1,0 +1,168 @@
+// Package driver is the contract between sbx and the things that start
+// sandboxes. A driver only does lifecycle: create, start, stop, pause,
+// remove, inspect, list. Every action, file and shell byte goes to sandboxd
+// through sandboxapi.Client at the Endpoint a driver returns, whichever
+// driver started it: the control plane never carries sandbox traffic.
+package driver
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Label keys put on everything a driver creates, so that sbx can find its
+// own objects (ls, gc, rm_all_containers) and nothing else.
+const (
+	LabelManaged = "dev.sbx.managed" // "true"
+	LabelSession = "dev.sbx.session" // the session id
+	LabelVersion = "dev.sbx.version" // sbx version that created it
+	LabelKeep    = "dev.sbx.keep"    // "true" when keep_runtime_alive was set
+	LabelRemove  = "dev.sbx.rm"      // "true" when the sandbox is removed on close
+)
+
+// SandboxdPath is where sandboxd lives inside a sandbox, both when it is
+// injected by a read-only volume and when it is baked into a runtime image
+// by `sbx image build`, so a container's command is the same either way.
+const SandboxdPath = "/opt/sbx/sandboxd"
+
+// Spec says what to start. Zero values mean the driver's defaults.
+type Spec struct {
+	// ID is the session id. Names are derived from it deterministically
+	// (sbx-<ID>), so a second Create with the same ID conflicts instead of
+	// leaving a twin behind.
+	ID string
+	// Image is the image to run. With Prebuilt unset sandboxd is injected
+	// into it (Docker: a read-only volume at /opt/sbx).
+	Image    string
+	Prebuilt bool
+
+	// WorkDir is sandboxd's --working-dir inside the sandbox.
+	WorkDir string
+	// User and UserID are sandboxd's --username and --user-id.
+	User    string
+	UserID  int
+	Plugins []string
+	// Env is the environment of the sandboxd process (and so of its shell).
+	Env    map[string]string
+	Mounts []Mount
+	Labels map[string]string
+
+	Network   Network
+	Resources Resources
+
+	// AutoRemove asks the engine to delete the sandbox as soon as it stops
+	// (docker run --rm), so closing it needs no separate removal round trip.
+	AutoRemove bool
+	// Debug starts sandboxd with DEBUG=true.
+	Debug bool
+}
+
+// Mount is a host directory or named volume seen inside the sandbox.
+type Mount struct {
+	// Source is an absolute host path (as the engine sees it) or, with
+	// Volume set, a volume name.
+	Source   string
+	Target   string
+	ReadOnly bool
+	Volume   bool
+}
+
+// Network says how the sandbox is reached.
+type Network struct {
+	// BindAddress is the host address ports are published on
+	// (runtime_binding_address); default 127.0.0.1.
+	BindAddress string
+	// HostNetwork shares the host's network namespace; nothing is published.
+	HostNetwork bool
+	// Additional names networks the sandbox joins after it starts.
+	Additional []string
+}
+
+// Resources are limits; zero means unlimited except where a driver has a
+// documented safe default (Docker: a pids limit).
+type Resources struct {
+	CPUs            float64
+	CpusetCPUs      string
+	MemoryBytes     int64
+	MemorySwapBytes int64
+	PidsLimit       int64
+	ShmBytes        int64
+	GPU             bool
+	GPUDevices      []string
+}
+
+// State is where a sandbox is in its life.
+type State string
+
+const (
+	StateCreated State = "created"
+	StateRunning State = "running"
+	StatePaused  State = "paused"
+	StateStopped State = "stopped"
+	StateUnknown State = "unknown"
+)
+
+// Sandbox is what a driver knows about one sandbox.
+type Sandbox struct {
+	ID      string // session id
+	Name    string // engine-side name, e.g. sbx-<id>
+	Driver  string
+	Image   string
+	State   State
+	Created time.Time
+	Labels  map[string]string
+	// Endpoint is set while the sandbox runs.
+	Endpoint Endpoint
+	// AppPorts maps a port inside the sandbox to where the host reaches it
+	// (OpenHands' APP_PORT_1 and APP_PORT_2).
+	AppPorts []PortMapping
+}
+
+// Endpoint is where sandboxd answers and the key it wants.
+type Endpoint struct {
+	URL   string
+	Token string
+}
+
+// PortMapping is one published port.
+type PortMapping struct {
+	Sandbox int
+	Host    int
+	URL     string
+}
+
+// Driver starts and stops sandboxes. Errors are classified with
+// internal/errdefs: a sandbox that does not exist is ErrNotFound, a name
+// already taken is ErrAlreadyExists, a driver that cannot be reached is
+// ErrUnavailable.
+type Driver interface {
+	Name() string
+	// Create makes and starts a sandbox and returns once sandboxd answers
+	// /alive. If the sandbox dies while starting, the error says why (for
+	// Docker, the tail of its logs) and nothing is left behind.
+	Create(ctx context.Context, spec Spec) (Sandbox, error)
+	Inspect(ctx context.Context, id string) (Sandbox, error)
+	// List returns the sandboxes of this driver whose labels include all of
+	// match (nil: all of sbx's).
+	List(ctx context.Context, match map[string]string) ([]Sandbox, error)
+	// Start starts a stopped sandbox again and waits until it answers.
+	Start(ctx context.Context, id string) (Sandbox, error)
+	// Stop ends a sandbox's processes, giving them grace before a kill.
+	// Files in its own filesystem survive; running processes do not.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove deletes a sandbox whatever its state. Removing one that does
+	// not exist is not an error.
+	Remove(ctx context.Context, id string) error
+	// Logs copies sandboxd's own output (not the shell's) to w.
+	Logs(ctx context.Context, id string, w io.Writer, tail int) error
+}
+
+// Pauser is implemented by drivers that can freeze a sandbox with its
+// processes kept (Docker's cgroup freezer), which is better than OpenHands'
+// stop/start: nothing restarts and no shell state is lost.
+type Pauser interface {
+	Pause(ctx context.Context, id string) error
+	// Resume thaws the sandbox and waits until it answers.
+	Resume(ctx context.Context, id string) (Sandbox, error)
+}

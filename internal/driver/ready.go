@@ -1,0 +1,80 @@
+package driver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sbx-dev/sbx/sandboxapi"
+)
+
+// WaitAlive polls GET <url>/alive until it answers 200 with status ok, the
+// context ends, or gone reports that the sandbox died (its error is
+// returned at once, so a container that exits at start-up fails in
+// milliseconds instead of at a timeout). The backoff starts at 1 ms and
+// doubles to 10 ms; once connected, the probe waits for readiness in sandboxd (HeaderWaitReady): sandboxd is usually up within 10 ms of its process
+// starting, and fixed sleeps are what make other runtimes slow to start.
+func WaitAlive(ctx context.Context, hc *http.Client, url string, gone func(context.Context) error) error {
+	delay := time.Millisecond
+	var last error
+	for attempt := 0; ; attempt++ {
+		err := probe(ctx, hc, url)
+		if err == nil {
+			return nil
+		}
+		last = err
+		// Checking the engine on every try would double the load on it
+		// during a burst of creates; every fourth try is enough to turn
+		// an exit into an error within ~100 ms.
+		if gone != nil && attempt%4 == 3 {
+			if gerr := gone(ctx); gerr != nil {
+				return gerr
+			}
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if gone != nil {
+				if gerr := gone(context.WithoutCancel(ctx)); gerr != nil {
+					return gerr
+				}
+			}
+			return fmt.Errorf("sandboxd at %s did not become ready: %w (last error: %v)", url, ctx.Err(), last)
+		case <-t.C:
+		}
+		if delay < 10*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+func probe(ctx context.Context, hc *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+sandboxapi.PathAlive, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(sandboxapi.HeaderWaitReady, "1500ms")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/alive answered %s", resp.Status)
+	}
+	// sandboxd answers {"status":"not initialized"} while it sets up.
+	var body struct{ Status string }
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&body); err != nil {
+		return fmt.Errorf("/alive: %w", err)
+	}
+	if body.Status != "ok" {
+		return fmt.Errorf("/alive answered status %q", body.Status)
+	}
+	return nil
+}

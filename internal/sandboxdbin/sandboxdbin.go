@@ -1,0 +1,169 @@
+// Package sandboxdbin finds the sandboxd binary that sbx puts into
+// sandboxes. sbx and sandboxd are separate binaries (sandboxd must stay
+// small and free of Docker code), so the host side needs a way to get one:
+// an explicit path, the copy installed next to sbx, or, inside a checkout
+// or a Go module that depends on sbx, a build with the Go toolchain.
+package sandboxdbin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/sbx-dev/sbx/internal/errdefs"
+)
+
+// EnvPath names the variable that points at a sandboxd binary to use.
+const EnvPath = "SBX_SANDBOXD"
+
+// Binary is a located sandboxd.
+type Binary struct {
+	Path string
+	// Digest is the hex sha256 of the file; it names the Docker volume the
+	// binary is copied into, so two sbx versions never share one.
+	Digest string
+	Size   int64
+}
+
+// Locator finds sandboxd once and remembers it.
+type Locator struct {
+	// Getenv reads EnvPath; nil means os.Getenv.
+	Getenv func(string) string
+	// Executable is the running program, whose directory is searched;
+	// nil means os.Executable.
+	Executable func() (string, error)
+	// CacheDir receives a binary built with `go build`; "" means
+	// os.UserCacheDir()/sbx.
+	CacheDir string
+
+	mu    sync.Mutex
+	found *Binary
+}
+
+// Locate returns the binary. A success is remembered; a failure is not, so
+// a build cut short by one caller's deadline is retried by the next.
+func (l *Locator) Locate(ctx context.Context) (Binary, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.found != nil {
+		return *l.found, nil
+	}
+	b, err := l.locate(ctx)
+	if err != nil {
+		return Binary{}, err
+	}
+	l.found = &b
+	return b, nil
+}
+
+func (l *Locator) locate(ctx context.Context) (Binary, error) {
+	getenv := l.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if p := getenv(EnvPath); p != "" {
+		b, err := describe(p)
+		if err != nil {
+			return Binary{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf("%s=%s: %v", EnvPath, p, err), err)
+		}
+		return b, nil
+	}
+	exe := l.Executable
+	if exe == nil {
+		exe = os.Executable
+	}
+	var tried []string
+	if self, err := exe(); err == nil {
+		if r, err := filepath.EvalSymlinks(self); err == nil {
+			self = r
+		}
+		p := filepath.Join(filepath.Dir(self), "sandboxd")
+		if b, err := describe(p); err == nil {
+			return b, nil
+		}
+		tried = append(tried, p)
+	}
+	b, err := l.build(ctx)
+	if err == nil {
+		return b, nil
+	}
+	return Binary{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf(
+		"no sandboxd binary: not at %v, and building it failed (%v); install it next to sbx (go install github.com/sbx-dev/sbx/cmd/...) or set %s to its path",
+		tried, err, EnvPath), err)
+}
+
+// build compiles cmd/sandboxd the way it ships: static, stripped, for the
+// Linux of the sandbox whatever the host runs.
+func (l *Locator) build(ctx context.Context) (Binary, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return Binary{}, errors.New("no Go toolchain on PATH")
+	}
+	dir := l.CacheDir
+	if dir == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return Binary{}, err
+		}
+		dir = filepath.Join(c, "sbx")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Binary{}, err
+	}
+	tmp, err := os.CreateTemp(dir, "sandboxd-*.tmp")
+	if err != nil {
+		return Binary{}, err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), "github.com/sbx-dev/sbx/cmd/sandboxd")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return Binary{}, fmt.Errorf("go build ./cmd/sandboxd: %w: %s", err, bytes.TrimSpace(out.Bytes()))
+	}
+	b, err := describe(tmp.Name())
+	if err != nil {
+		return Binary{}, err
+	}
+	// Content-addressed, so concurrent sbx processes agree on the file and
+	// a rename over an identical one is harmless.
+	final := filepath.Join(dir, "sandboxd-"+b.Digest[:16])
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return Binary{}, err
+	}
+	b.Path = final
+	return b, nil
+}
+
+func describe(p string) (Binary, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return Binary{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Binary{}, err
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		return Binary{}, fmt.Errorf("%s is not an executable file", p)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return Binary{}, err
+	}
+	return Binary{Path: p, Digest: hex.EncodeToString(h.Sum(nil)), Size: st.Size()}, nil
+}

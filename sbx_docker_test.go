@@ -1,0 +1,360 @@
+package sbx_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/sbx-dev/sbx"
+	"github.com/sbx-dev/sbx/config"
+)
+
+// These tests drive the Docker driver through the SDK against the real
+// engine. They skip without one, unless SBX_REQUIRE_DOCKER is set (.ci/run
+// sets it), and then they fail.
+
+func testImage() string {
+	if s := os.Getenv("SBX_TEST_IMAGE"); s != "" {
+		return s
+	}
+	return "sbx-test/debian:bookworm"
+}
+
+func needDocker(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = c.Ping(ctx, client.PingOptions{})
+	}
+	if err != nil {
+		if os.Getenv("SBX_REQUIRE_DOCKER") != "" {
+			t.Fatalf("docker engine required: %v", err)
+		}
+		t.Skipf("no docker engine: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func randID(t *testing.T, prefix string) string {
+	var b [4]byte
+	rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// openRuntime opens a docker runtime configured only by env (plus the test
+// image), so the machine's environment cannot leak in.
+func openRuntime(t *testing.T, env ...string) *sbx.Runtime {
+	t.Helper()
+	needDocker(t)
+	env = append([]string{"SANDBOX_BASE_CONTAINER_IMAGE=" + testImage()}, env...)
+	if p := os.Getenv("SBX_SANDBOXD"); p != "" {
+		env = append(env, "SBX_SANDBOXD="+p)
+	}
+	cfg, err := config.Load(config.Source{Environ: func() []string { return env }, File: os.DevNull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := sbx.Open(context.Background(), sbx.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+func create(t *testing.T, rt *sbx.Runtime, co sbx.CreateOptions) *sbx.Sandbox {
+	t.Helper()
+	if co.ID == "" {
+		co.ID = randID(t, "sdk")
+	}
+	sb, err := rt.Create(context.Background(), co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Remove(context.Background(), co.ID) })
+	return sb
+}
+
+func exec(t *testing.T, sb *sbx.Sandbox, cmd string) string {
+	t.Helper()
+	out, code, err := sb.Exec(context.Background(), cmd, 30*time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("%s: exit %d, %v: %s", cmd, code, err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+func TestDockerWorkspaceOwnedByUserID(t *testing.T) {
+	ws := t.TempDir()
+	if err := os.Chmod(ws, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	pre := filepath.Join(ws, "pre-existing")
+	if err := os.WriteFile(pre, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt := openRuntime(t, "WORKSPACE_BASE="+ws, "SANDBOX_USER_ID=4321")
+	sb := create(t, rt, sbx.CreateOptions{})
+	if got := exec(t, sb, "id -u && touch /workspace/made-by-agent && mkdir /workspace/dir && pwd"); got != "4321\n/workspace" {
+		t.Fatalf("id/pwd: %q", got)
+	}
+	for _, name := range []string{"made-by-agent", "dir"} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(ws, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != 4321 {
+			t.Errorf("%s owned by uid %d on the host, want 4321", name, st.Uid)
+		}
+	}
+	var st syscall.Stat_t
+	syscall.Stat(pre, &st)
+	if int(st.Uid) != os.Getuid() {
+		t.Errorf("a host file's owner changed to %d", st.Uid)
+	}
+}
+
+func TestDockerEnvSetup(t *testing.T) {
+	rt := openRuntime(t, "SANDBOX_ENV_FROM_HOST=fh", `SANDBOX_RUNTIME_STARTUP_ENV_VARS={'TRICKY': "a'b $HOME"}`)
+	sb := create(t, rt, sbx.CreateOptions{Env: map[string]string{"CALLER": "c"}})
+	if got := exec(t, sb, `echo "$FROM_HOST|$TRICKY|$CALLER|$OPENHANDS_SESSION_ID"`); got != "fh|a'b $HOME|c|"+sb.ID() {
+		t.Fatalf("env: %q", got)
+	}
+	if got := exec(t, sb, `grep -c '^export TRICKY=' ~/.bashrc; git config --global user.name; bash -ic 'echo "$TRICKY"' 2>/dev/null`); got != "1\nopenhands\na'b $HOME" {
+		t.Fatalf("bashrc/git: %q", got)
+	}
+}
+
+func TestDockerPortsOnLoopback(t *testing.T) {
+	rt := openRuntime(t)
+	sb := create(t, rt, sbx.CreateOptions{})
+	in := sb.Info()
+	if !strings.HasPrefix(in.URL, "http://127.0.0.1:") {
+		t.Fatalf("server URL %q", in.URL)
+	}
+	if len(in.AppPorts) != 2 || in.AppPorts[0].Sandbox != 50000 || in.AppPorts[1].Sandbox != 55000 {
+		t.Fatalf("app ports %+v", in.AppPorts)
+	}
+	// An app the agent starts on APP_PORT_1 is reachable from the host.
+	exec(t, sb, `cd /tmp && (python3 -m http.server "$APP_PORT_1" >/dev/null 2>&1 &) ; for i in $(seq 50); do python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$APP_PORT_1/')" 2>/dev/null && break; sleep 0.1; done`)
+	resp, err := httpGet(in.AppPorts[0].URL)
+	if err != nil {
+		t.Fatalf("app port 1 from the host: %v", err)
+	}
+	if resp != 200 {
+		t.Fatalf("app port status %d", resp)
+	}
+}
+
+func TestDockerKeepAliveAndAttach(t *testing.T) {
+	id := randID(t, "keep")
+	rt := openRuntime(t, "SANDBOX_KEEP_RUNTIME_ALIVE=true")
+	sb := create(t, rt, sbx.CreateOptions{ID: id})
+	exec(t, sb, "export KEPT=yes; sleep 600 & echo $! > /tmp/bgpid")
+	if err := sb.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	in, err := rt.Get(context.Background(), id)
+	if err != nil || in.State != "running" || !in.Keep {
+		t.Fatalf("after close: %+v %v", in, err)
+	}
+	// A later start with the same session id attaches: same shell, same
+	// background process, no set-up run again.
+	rt2 := openRuntime(t, "SANDBOX_KEEP_RUNTIME_ALIVE=true")
+	sb2, err := rt2.Create(context.Background(), sbx.CreateOptions{ID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := exec(t, sb2, `echo $KEPT; kill -0 $(cat /tmp/bgpid) && echo alive`); got != "yes\nalive" {
+		t.Fatalf("attached shell: %q", got)
+	}
+	// attach_to_existing with no such sandbox is NotFound.
+	if _, err := rt2.Attach(context.Background(), randID(t, "none")); !errors.Is(err, sbx.ErrNotFound) {
+		t.Fatalf("attach to a missing sandbox: %v", err)
+	}
+}
+
+func TestDockerDuplicateID(t *testing.T) {
+	rt := openRuntime(t)
+	sb := create(t, rt, sbx.CreateOptions{})
+	_, err := rt.Create(context.Background(), sbx.CreateOptions{ID: sb.ID()})
+	if !errors.Is(err, sbx.ErrAlreadyExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	exec(t, sb, "true")
+}
+
+func TestDockerStartupFailureQuotesLogs(t *testing.T) {
+	rt := openRuntime(t)
+	id := randID(t, "broken")
+	t0 := time.Now()
+	_, err := rt.Create(context.Background(), sbx.CreateOptions{ID: id, Plugins: []string{"no-such-plugin"}})
+	if err == nil || !strings.Contains(err.Error(), "no-such-plugin") || !strings.Contains(err.Error(), "exited during start-up") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("failure took %v to report", d)
+	}
+	if _, err := rt.Get(context.Background(), id); !errors.Is(err, sbx.ErrNotFound) {
+		t.Fatalf("the failed sandbox was left behind: %v", err)
+	}
+}
+
+func TestDockerPauseResumeKeepsProcesses(t *testing.T) {
+	rt := openRuntime(t)
+	sb := create(t, rt, sbx.CreateOptions{})
+	exec(t, sb, "export BEFORE=1; (while :; do date +%s%N >> /tmp/tick; sleep 0.02; done) & echo $! > /tmp/loop")
+	ctx := context.Background()
+	if err := sb.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := rt.Get(ctx, sb.ID()); in.State != "paused" {
+		t.Fatalf("state %q", in.State)
+	}
+	if err := sb.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n1 := exec(t, sb, "wc -l < /tmp/tick")
+	time.Sleep(200 * time.Millisecond)
+	if got := exec(t, sb, `kill -0 $(cat /tmp/loop) && echo "$BEFORE" && wc -l < /tmp/tick`); !strings.HasPrefix(got, "1\n") || strings.HasSuffix(got, "\n"+n1) {
+		t.Fatalf("after resume: %q (ticks before: %s)", got, n1)
+	}
+}
+
+func TestDockerGC(t *testing.T) {
+	rt := openRuntime(t)
+	ctx := context.Background()
+	stopped := create(t, rt, sbx.CreateOptions{})
+	if err := stopped.Close(ctx); err != nil { // stops, keeps files
+		t.Fatal(err)
+	}
+	kept := create(t, rt, sbx.CreateOptions{Keep: true})
+	live := create(t, rt, sbx.CreateOptions{})
+	host, _ := os.Hostname()
+	orphan := create(t, rt, sbx.CreateOptions{Labels: map[string]string{"dev.sbx.owner": host + "/999999999/1"}})
+
+	// Within the grace period nothing is taken.
+	got, err := rt.GC(ctx, sbx.GCOptions{Grace: time.Hour, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range got {
+		if in.ID == stopped.ID() || in.ID == orphan.ID() {
+			t.Fatalf("gc took %s within the grace period", in.ID)
+		}
+	}
+	got, err = rt.GC(ctx, sbx.GCOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{stopped.ID(): true, orphan.ID(): true}
+	seen := map[string]bool{}
+	for _, in := range got {
+		seen[in.ID] = true
+		if in.ID == kept.ID() || in.ID == live.ID() {
+			t.Fatalf("gc would take %s, which is held", in.ID)
+		}
+	}
+	for id := range want {
+		if !seen[id] {
+			t.Fatalf("gc dry run misses %s: %+v", id, got)
+		}
+	}
+	if _, err := rt.Get(ctx, stopped.ID()); err != nil {
+		t.Fatal("dry run removed something")
+	}
+	// A real run over just these four (other tests' sandboxes may be in
+	// the listing too, so remove what it names only when it is ours).
+	if _, err := rt.GC(ctx, sbx.GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for id := range want {
+		if _, err := rt.Get(ctx, id); !errors.Is(err, sbx.ErrNotFound) {
+			t.Fatalf("%s survived gc: %v", id, err)
+		}
+	}
+	for _, id := range []string{kept.ID(), live.ID()} {
+		if _, err := rt.Get(ctx, id); err != nil {
+			t.Fatalf("gc removed held sandbox %s: %v", id, err)
+		}
+	}
+}
+
+func TestDockerTwentyConcurrent(t *testing.T) {
+	rt := openRuntime(t)
+	const n = 20
+	var wg sync.WaitGroup
+	urls := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			id := randID(t, "conc")
+			t.Cleanup(func() { rt.Remove(context.Background(), id) })
+			sb, err := rt.Create(context.Background(), sbx.CreateOptions{ID: id, Remove: true})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out, code, err := sb.Exec(context.Background(), "echo $OPENHANDS_SESSION_ID", 30*time.Second)
+			if err == nil && (code != 0 || strings.TrimSpace(out) != id) {
+				err = errors.New("wrong answer " + out)
+			}
+			urls[i], errs[i] = sb.Info().URL, err
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("sandbox %d: %v", i, errs[i])
+		}
+		if seen[urls[i]] {
+			t.Fatalf("two sandboxes share %s", urls[i])
+		}
+		seen[urls[i]] = true
+	}
+}
+
+func TestDockerNewBaseImageNeedsNoBuild(t *testing.T) {
+	c := needDocker(t)
+	ctx := context.Background()
+	tag := "sbx-test/fresh-base:" + randID(t, "t")
+	if _, err := c.ImageTag(ctx, client.ImageTagOptions{Source: testImage(), Target: tag}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.ImageRemove(ctx, tag, client.ImageRemoveOptions{}) })
+	before, _ := c.ImageList(ctx, client.ImageListOptions{All: true})
+	rt := openRuntime(t, "SANDBOX_BASE_CONTAINER_IMAGE="+tag)
+	sb := create(t, rt, sbx.CreateOptions{})
+	exec(t, sb, "test -x /opt/sbx/sandboxd")
+	after, _ := c.ImageList(ctx, client.ImageListOptions{All: true})
+	if len(after.Items) != len(before.Items) {
+		t.Fatalf("an image was built: %d images before, %d after", len(before.Items), len(after.Items))
+	}
+	if sb.Info().Image != tag {
+		t.Fatalf("image %q", sb.Info().Image)
+	}
+}
+
+func httpGet(url string) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
