@@ -24,6 +24,9 @@ func (s *Sandbox) setupEnv(ctx context.Context, cfg *config.Config, extra map[st
 	if err != nil {
 		return err
 	}
+	if cfg.InitGitInEmptyWorkspace {
+		script += "; if [ -z \"$(ls -A 2>/dev/null)\" ] && command -v git >/dev/null; then git init -q; fi"
+	}
 	obs, ex, err := s.Run(ctx, sandboxapi.NewRunAction(script, 30))
 	if err != nil {
 		return fmt.Errorf("setting up the sandbox's environment: %w", err)

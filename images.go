@@ -9,6 +9,7 @@ import (
 
 	"github.com/sbx-dev/sbx/config"
 	"github.com/sbx-dev/sbx/internal/image"
+	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 )
 
 type imageResolver interface {
@@ -20,6 +21,7 @@ type imageResolver interface {
 // per sandbox.
 type dockerImages struct {
 	api      image.API
+	bin      *sandboxdbin.Locator
 	progress io.Writer
 	log      *slog.Logger
 
@@ -27,8 +29,8 @@ type dockerImages struct {
 	cache map[[2]string]image.Resolved
 }
 
-func newDockerImages(api image.API, progress io.Writer, log *slog.Logger) *dockerImages {
-	return &dockerImages{api: api, progress: progress, log: log, cache: map[[2]string]image.Resolved{}}
+func newDockerImages(api image.API, bin *sandboxdbin.Locator, progress io.Writer, log *slog.Logger) *dockerImages {
+	return &dockerImages{api: api, bin: bin, progress: progress, log: log, cache: map[[2]string]image.Resolved{}}
 }
 
 func (d *dockerImages) resolve(ctx context.Context, override string, cfg *config.Config) (image.Resolved, error) {
@@ -53,6 +55,23 @@ func (d *dockerImages) resolve(ctx context.Context, override string, cfg *config
 	}
 	if r.Note != "" {
 		fmt.Fprintln(d.progress, r.Note)
+	}
+	// runtime_extra_deps asks for a runtime image, as in OpenHands: the
+	// base plus sandboxd plus the deps, built once and then reused by its
+	// input hash (force_rebuild_runtime builds it again).
+	if deps := cfg.Sandbox.RuntimeExtraDeps; deps != "" && runtimeImage == "" {
+		bin, err := d.bin.Locate(ctx)
+		if err != nil {
+			return image.Resolved{}, err
+		}
+		img, err := image.Build(ctx, d.api, image.BuildOptions{
+			Base: r.Ref, ExtraDeps: deps, Sandboxd: bin.Path, Force: cfg.Sandbox.ForceRebuildRuntime,
+			Progress: d.progress, Logger: d.log,
+		})
+		if err != nil {
+			return image.Resolved{}, err
+		}
+		r = image.Resolved{Ref: img.Ref, ID: img.ID, Prebuilt: true}
 	}
 	d.cache[key] = r
 	return r, nil

@@ -358,3 +358,38 @@ func httpGet(url string) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+func TestDockerRuntimeExtraDepsBuildsOnce(t *testing.T) {
+	c := needDocker(t)
+	ctx := context.Background()
+	marker := randID(t, "extra")
+	deps := "echo " + marker + " > /opt/extra-marker"
+	rt := openRuntime(t, "SANDBOX_RUNTIME_EXTRA_DEPS="+deps)
+	sb := create(t, rt, sbx.CreateOptions{})
+	img := sb.Info().Image
+	t.Cleanup(func() { c.ImageRemove(context.Background(), img, client.ImageRemoveOptions{Force: true, PruneChildren: true}) })
+	if !strings.HasPrefix(img, "sbx-runtime:") {
+		t.Fatalf("image %q, want a built sbx-runtime image", img)
+	}
+	if got := exec(t, sb, "cat /opt/extra-marker"); got != marker {
+		t.Fatalf("marker %q", got)
+	}
+	// A second runtime with the same inputs reuses the image.
+	rt2 := openRuntime(t, "SANDBOX_RUNTIME_EXTRA_DEPS="+deps)
+	sb2 := create(t, rt2, sbx.CreateOptions{})
+	if sb2.Info().Image != img {
+		t.Fatalf("second sandbox runs %q, want the same image %q", sb2.Info().Image, img)
+	}
+	_ = ctx
+}
+
+func TestDockerInitGitInEmptyWorkspace(t *testing.T) {
+	ws := t.TempDir()
+	os.Chmod(ws, 0o777)
+	rt := openRuntime(t, "WORKSPACE_BASE="+ws, "INIT_GIT_IN_EMPTY_WORKSPACE=true")
+	sb := create(t, rt, sbx.CreateOptions{})
+	exec(t, sb, "test -d /workspace/.git")
+	if _, err := os.Stat(filepath.Join(ws, ".git")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,6 +27,7 @@ type runOptions struct {
 	CPUs        float64
 	MemoryBytes int64
 	Plugins     []string
+	NoAppPorts  bool
 	// Timeout is the command's hard timeout; 0 waits as long as it runs.
 	Timeout time.Duration
 	// Command is empty for an interactive shell.
@@ -71,6 +72,7 @@ func (a *app) parseRun(args []string) (runOptions, error) {
 	f.Float64Var(&o.CPUs, "cpus", 0, "limit to `N` CPUs")
 	f.StringVar(&memory, "memory", "", "limit memory to `SIZE` (e.g. 512m, 2g)")
 	f.StringVar(&plugins, "plugins", "", "sandboxd plugins `p1,p2` (jupyter gives run_ipython)")
+	f.BoolVar(&o.NoAppPorts, "no-app-ports", false, "do not publish APP_PORT_1/2 (faster bursts of sandboxes)")
 	f.DurationVar(&o.Timeout, "timeout", 0, "give up on the command after `DURATION` (exit status 124; default: wait until it ends)")
 	if err := f.parse(a, args); err != nil {
 		return o, err
@@ -221,7 +223,7 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	ours := o.Name == ""
 	sb, err := rt.Create(ctx, sbx.CreateOptions{
 		ID: id, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
-		Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes,
+		Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes, NoAppPorts: o.NoAppPorts,
 	})
 	if err != nil {
 		if ctx.Err() != nil && ours && !o.Detach {

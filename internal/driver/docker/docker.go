@@ -184,6 +184,7 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
+	t0 := time.Now()
 	res, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg})
 	if err != nil {
 		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
@@ -202,6 +203,7 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 			d.discard(ctx, id)
 		}
 	}()
+	t1 := time.Now()
 	if _, err := d.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if vol != "" && strings.Contains(err.Error(), driver.SandboxdPath) && strings.Contains(err.Error(), "no such file") {
 			return driver.Sandbox{}, fmt.Errorf("%w: %v", errMissingSandboxd, err)
@@ -213,11 +215,13 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 			return driver.Sandbox{}, classify(err, fmt.Sprintf("connect %s to network %s", name, n))
 		}
 	}
+	t2 := time.Now()
 	sb, err := d.waitReady(ctx, spec.ID, id)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
 	ok = true
+	d.log.Debug("container ready", "name", name, "create", t1.Sub(t0), "start", t2.Sub(t1), "ready", time.Since(t2))
 	return sb, nil
 }
 
@@ -313,7 +317,7 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 	}
 	env["port"] = strconv.Itoa(port)
 	env["SESSION_API_KEY"] = token
-	if !spec.Network.HostNetwork {
+	if !spec.Network.HostNetwork && !spec.Network.NoAppPorts {
 		env["APP_PORT_1"] = strconv.Itoa(AppPort1)
 		env["APP_PORT_2"] = strconv.Itoa(AppPort2)
 	}
@@ -357,7 +361,11 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		}
 		cfg.ExposedPorts = network.PortSet{}
 		hc.PortBindings = network.PortMap{}
-		for _, p := range []int{ServerPort, AppPort1, AppPort2} {
+		ports := []int{ServerPort, AppPort1, AppPort2}
+		if spec.Network.NoAppPorts {
+			ports = ports[:1]
+		}
+		for _, p := range ports {
 			np := network.MustParsePort(strconv.Itoa(p) + "/tcp")
 			cfg.ExposedPorts[np] = struct{}{}
 			// An empty host port lets the engine choose a free one, which
