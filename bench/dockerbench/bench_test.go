@@ -255,49 +255,17 @@ const burst = 20
 
 // BenchmarkBurst20 creates 20 sandboxes at once and reports when all of
 // them answered `echo hi`.
-func BenchmarkBurst20(b *testing.B) {
-	e := setup(b)
-	rt := e.runtime(b)
-	ctx := context.Background()
-	var d []time.Duration
-	for b.Loop() {
-		sbs := make([]*sbx.Sandbox, burst)
-		errs := make([]error, burst)
-		var wg sync.WaitGroup
-		t0 := time.Now()
-		for i := range burst {
-			wg.Go(func() {
-				sb, err := rt.Create(ctx, sbx.CreateOptions{ID: uniqueID("burst"), Remove: true})
-				if err == nil {
-					_, _, err = sb.Exec(ctx, "echo hi", 0)
-				}
-				sbs[i], errs[i] = sb, err
-			})
-		}
-		wg.Wait()
-		d = append(d, time.Since(t0))
-		b.StopTimer()
-		for i, sb := range sbs {
-			if errs[i] != nil {
-				b.Error(errs[i])
-			}
-			if sb != nil {
-				sb.Close(ctx)
-				e.waitGone(b, sb.ID())
-			}
-		}
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(slices.Max(d).Milliseconds()), "all-ready-ms")
-	report(b, d)
-}
+func BenchmarkBurst20(b *testing.B) { benchBurst(b, sbx.CreateOptions{}) }
 
 // BenchmarkBurst20NoAppPorts is BenchmarkBurst20 for evaluation runs:
 // only the server port published.
-func BenchmarkBurst20NoAppPorts(b *testing.B) {
+func BenchmarkBurst20NoAppPorts(b *testing.B) { benchBurst(b, sbx.CreateOptions{NoAppPorts: true}) }
+
+func benchBurst(b *testing.B, co sbx.CreateOptions) {
 	e := setup(b)
 	rt := e.runtime(b)
 	ctx := context.Background()
+	co.Remove = true
 	var d []time.Duration
 	for b.Loop() {
 		sbs := make([]*sbx.Sandbox, burst)
@@ -306,7 +274,9 @@ func BenchmarkBurst20NoAppPorts(b *testing.B) {
 		t0 := time.Now()
 		for i := range burst {
 			wg.Go(func() {
-				sb, err := rt.Create(ctx, sbx.CreateOptions{ID: uniqueID("burstnp"), Remove: true, NoAppPorts: true})
+				o := co
+				o.ID = uniqueID("burst")
+				sb, err := rt.Create(ctx, o)
 				if err == nil {
 					_, _, err = sb.Exec(ctx, "echo hi", 0)
 				}

@@ -216,12 +216,21 @@ func (a *app) openRuntime(ctx context.Context) (*sbx.Runtime, error) {
 	})
 }
 
-// logger shows the SDK's diagnostics when DEBUG is set, as OpenHands does.
+// logger shows the SDK's warnings (the local runtime's lack of isolation,
+// settings a driver ignores) always, and its diagnostics when DEBUG is
+// set, as OpenHands does. A CLI's stderr needs no timestamps.
 func (a *app) logger(cfg *config.Config) *slog.Logger {
-	if !cfg.Debug {
-		return nil
+	level := slog.LevelWarn
+	if cfg.Debug {
+		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level,
+		ReplaceAttr: func(groups []string, at slog.Attr) slog.Attr {
+			if len(groups) == 0 && at.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return at
+		}}))
 }
 
 // withHint adds what to do next to errors the user can fix from here.

@@ -7,6 +7,7 @@ package sandboxdbin
 
 import (
 	"bytes"
+	"debug/elf"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -161,9 +162,36 @@ func describe(p string) (Binary, error) {
 	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
 		return Binary{}, fmt.Errorf("%s is not an executable file", p)
 	}
+	// sandboxd runs in images whose C library sbx knows nothing about
+	// (or that have none), so only a static Linux binary will do; a
+	// dynamic one would fail inside the sandbox with a cryptic "no such
+	// file or directory".
+	if err := checkStatic(f); err != nil {
+		return Binary{}, fmt.Errorf("%s: %w", p, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return Binary{}, err
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return Binary{}, err
 	}
 	return Binary{Path: p, Digest: hex.EncodeToString(h.Sum(nil)), Size: st.Size()}, nil
+}
+
+func checkStatic(r io.ReaderAt) error {
+	ef, err := elf.NewFile(r)
+	if err != nil {
+		return fmt.Errorf("not a Linux executable: %w", err)
+	}
+	defer ef.Close()
+	if ef.OSABI != elf.ELFOSABI_NONE && ef.OSABI != elf.ELFOSABI_LINUX {
+		return errors.New("not a Linux executable")
+	}
+	for _, prog := range ef.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return errors.New("dynamically linked; build it static: CGO_ENABLED=0 go build ./cmd/sandboxd")
+		}
+	}
+	return nil
 }

@@ -435,18 +435,11 @@ func labelsMatch(have, want map[string]string) bool {
 // Start runs a stopped sandbox's sandboxd again, on a new port, with the
 // same key, working directory and spec.
 func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
-	if err := checkID(id); err != nil {
-		return driver.Sandbox{}, err
-	}
-	lk, err := d.lockExisting(ctx, id)
+	lk, st, err := d.locked(ctx, id)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
 	defer lk.Close()
-	st, err := d.readState(id)
-	if err != nil {
-		return driver.Sandbox{}, err
-	}
 	switch s := d.status(st); s {
 	case driver.StateRunning:
 		return d.sandbox(st, s), nil
@@ -474,18 +467,11 @@ func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
 // SIGKILL after grace; whatever of the agent's processes outlived it is
 // killed too, as a container's would be.
 func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	lk, err := d.lockExisting(ctx, id)
+	lk, st, err := d.locked(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer lk.Close()
-	st, err := d.readState(id)
-	if err != nil {
-		return err
-	}
 	err = d.terminate(ctx, st, grace)
 	if st.Spec.AutoRemove {
 		return errors.Join(err, d.discard(st))

@@ -349,18 +349,11 @@ func (d *Driver) reap(st state) {
 // all of them are stopped. Processes the agent had already stopped itself
 // are left alone.
 func (d *Driver) Pause(ctx context.Context, id string) error {
-	if err := checkID(id); err != nil {
-		return err
-	}
-	lk, err := d.lockExisting(ctx, id)
+	lk, st, err := d.locked(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer lk.Close()
-	st, err := d.readState(id)
-	if err != nil {
-		return err
-	}
 	switch d.status(st) {
 	case driver.StatePaused:
 		return nil
@@ -456,18 +449,11 @@ func thaw(procs []procID) {
 
 // Resume continues what Pause stopped and waits until sandboxd answers.
 func (d *Driver) Resume(ctx context.Context, id string) (driver.Sandbox, error) {
-	if err := checkID(id); err != nil {
-		return driver.Sandbox{}, err
-	}
-	lk, err := d.lockExisting(ctx, id)
+	lk, st, err := d.locked(ctx, id)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
 	defer lk.Close()
-	st, err := d.readState(id)
-	if err != nil {
-		return driver.Sandbox{}, err
-	}
 	s := d.status(st)
 	if s != driver.StateRunning && s != driver.StatePaused {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("local sandbox %s is not running", id))

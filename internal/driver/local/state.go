@@ -167,6 +167,24 @@ func sameFile(f *os.File, p string) (bool, error) {
 
 // lockExisting locks the sandbox id for an operation that needs it to
 // exist.
+// locked takes an existing sandbox's lock and reads its state: the start of
+// every operation on one sandbox. The caller closes the lock.
+func (d *Driver) locked(ctx context.Context, id string) (*os.File, state, error) {
+	if err := checkID(id); err != nil {
+		return nil, state{}, err
+	}
+	lk, err := d.lockExisting(ctx, id)
+	if err != nil {
+		return nil, state{}, err
+	}
+	st, err := d.readState(id)
+	if err != nil {
+		lk.Close()
+		return nil, state{}, err
+	}
+	return lk, st, nil
+}
+
 func (d *Driver) lockExisting(ctx context.Context, id string) (*os.File, error) {
 	f, err := lock(ctx, d.sandboxDir(id), true)
 	if errors.Is(err, fs.ErrNotExist) {
