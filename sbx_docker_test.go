@@ -367,7 +367,9 @@ func TestDockerRuntimeExtraDepsBuildsOnce(t *testing.T) {
 	rt := openRuntime(t, "SANDBOX_RUNTIME_EXTRA_DEPS="+deps)
 	sb := create(t, rt, sbx.CreateOptions{})
 	img := sb.Info().Image
-	t.Cleanup(func() { c.ImageRemove(context.Background(), img, client.ImageRemoveOptions{Force: true, PruneChildren: true}) })
+	t.Cleanup(func() {
+		c.ImageRemove(context.Background(), img, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
 	if !strings.HasPrefix(img, "sbx-runtime:") {
 		t.Fatalf("image %q, want a built sbx-runtime image", img)
 	}

@@ -7,9 +7,9 @@ package sandboxdbin
 
 import (
 	"bytes"
-	"debug/elf"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
