@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 
 	"github.com/sbx-dev/sbx/config"
 	"github.com/sbx-dev/sbx/internal/image"
@@ -25,12 +24,14 @@ type dockerImages struct {
 	progress io.Writer
 	log      *slog.Logger
 
-	mu    sync.Mutex
+	// sem serialises resolutions (a pull or build must not run twice for
+	// a burst of creates) while letting a waiter give up with its ctx.
+	sem   chan struct{}
 	cache map[[2]string]image.Resolved
 }
 
 func newDockerImages(api image.API, bin *sandboxdbin.Locator, progress io.Writer, log *slog.Logger) *dockerImages {
-	return &dockerImages{api: api, bin: bin, progress: progress, log: log, cache: map[[2]string]image.Resolved{}}
+	return &dockerImages{api: api, bin: bin, progress: progress, log: log, sem: make(chan struct{}, 1), cache: map[[2]string]image.Resolved{}}
 }
 
 func (d *dockerImages) resolve(ctx context.Context, override string, cfg *config.Config) (image.Resolved, error) {
@@ -39,8 +40,12 @@ func (d *dockerImages) resolve(ctx context.Context, override string, cfg *config
 		runtimeImage = override
 	}
 	key := [2]string{runtimeImage, cfg.Sandbox.BaseContainerImage}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	select {
+	case d.sem <- struct{}{}:
+	case <-ctx.Done():
+		return image.Resolved{}, fmt.Errorf("waiting for the image: %w", ctx.Err())
+	}
+	defer func() { <-d.sem }()
 	if r, ok := d.cache[key]; ok {
 		return r, nil
 	}

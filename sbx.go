@@ -116,7 +116,7 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	case "remote", "modal", "kubernetes":
 		return nil, errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s is not available in this sbx yet; use docker (default) or local", cfg.Runtime))
 	default:
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=%q is not a runtime sbx knows; use docker (default), local, remote or modal", cfg.Runtime))
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=%q is not a runtime sbx knows; use docker (the default) or, without Docker, local", cfg.Runtime))
 	}
 	return r, nil
 }
@@ -284,7 +284,11 @@ func (r *Runtime) Create(ctx context.Context, co CreateOptions) (*Sandbox, error
 	}
 	t1 := time.Now()
 	sb := r.wrap(ds, co.Remove, keep, false)
-	if err := sb.setupEnv(ctx, r.cfg, co.Env); err != nil {
+	// On the local runtime the shell's home is the user's own: its
+	// ~/.bashrc and git identity are not sbx's to rewrite (OpenHands' CLI
+	// runtime leaves git config alone for the same reason); the variables
+	// reach the shell through sandboxd's environment instead.
+	if err := sb.setupEnv(ctx, r.cfg, co.Env, r.drv.Name() != local.Name); err != nil {
 		_ = sb.destroy(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -344,19 +348,37 @@ func (s *Sandbox) ID() string { return s.info.ID }
 // Info describes the sandbox as it was when created or attached.
 func (s *Sandbox) Info() Info { return s.info }
 
-// Exec runs a command in the sandbox's shell and returns its output and
-// exit code; timeout 0 means sandbox.timeout.
+// ErrTimeout is the class of a command that did not finish within its
+// timeout; it is still running in the sandbox's shell, and the next
+// command is refused until it ends or is interrupted (Execute an is_input
+// "C-c").
+var ErrTimeout = errors.New("timed out")
+
+// Exec runs a command in the sandbox's shell until it ends or timeout
+// passes (0 means sandbox.timeout), and returns its output and exit code.
+// The wait is a hard timeout: a command that is merely quiet for a while
+// is waited for, unlike an OpenHands run action without blocking.
 func (s *Sandbox) Exec(ctx context.Context, command string, timeout time.Duration) (string, int, error) {
-	t := timeout.Seconds()
-	if t <= 0 {
-		t = float64(s.rt.cfg.Sandbox.Timeout)
+	if timeout <= 0 {
+		timeout = time.Duration(s.rt.cfg.Sandbox.Timeout) * time.Second
 	}
-	obs, ex, err := s.Run(ctx, sandboxapi.NewRunAction(command, t))
+	a, err := sandboxapi.NewAction(sandboxapi.ActionRun, sandboxapi.CmdRunArgs{
+		Command: command, Blocking: true, ConfirmationState: "confirmed", SecurityRisk: -1,
+	}, timeout.Seconds())
 	if err != nil {
 		return "", 0, err
 	}
-	if obs.Observation == "error" {
-		return obs.Content, -1, errdefs.New(errdefs.ErrInternal, obs.Content)
+	// As OpenHands' client does: the request may take the command's
+	// timeout plus a margin, so a sandbox that stopped answering (paused
+	// by someone else, its host gone) cannot hold the caller forever.
+	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+	obs, ex, err := s.Run(ctx, a)
+	if err != nil {
+		return "", 0, err
+	}
+	if ex.Metadata.ExitCode == -1 {
+		return obs.Content, -1, errdefs.New(ErrTimeout, fmt.Sprintf("command did not finish within %v: %s", timeout, strings.TrimSpace(ex.Metadata.Suffix)))
 	}
 	return obs.Content, ex.Metadata.ExitCode, nil
 }
@@ -386,12 +408,14 @@ func (s *Sandbox) Close(ctx context.Context) error {
 			err = nil
 		}
 	}
-	if s.rt.cfg.Sandbox.RmAllContainers && !s.keep {
-		if all, lerr := s.rt.drv.List(ctx, nil); lerr == nil {
-			for _, o := range all {
-				if o.State == driver.StateRunning {
-					err = errors.Join(err, s.rt.drv.Stop(ctx, o.ID, 10*time.Second))
-				}
+	// OpenHands' close does nothing at all for a kept or attached
+	// runtime, rm_all_containers included.
+	if s.rt.cfg.Sandbox.RmAllContainers && !s.keep && !s.attached {
+		all, lerr := s.rt.drv.List(ctx, nil)
+		err = errors.Join(err, lerr)
+		for _, o := range all {
+			if o.State == driver.StateRunning || o.State == driver.StatePaused {
+				err = errors.Join(err, s.rt.drv.Stop(ctx, o.ID, 10*time.Second))
 			}
 		}
 	}
@@ -475,6 +499,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, w io.Writer, tail int) er
 
 // GCOptions tune GC.
 type GCOptions struct {
+	// Match limits GC to sandboxes carrying all these labels (one
+	// evaluation run's, say); nil means every sbx sandbox.
+	Match map[string]string
 	// Grace is how old an abandoned sandbox must be before it is
 	// collected, so a sandbox being created right now is never taken.
 	Grace time.Duration
@@ -487,7 +514,7 @@ type GCOptions struct {
 // that has exited. Paused sandboxes are held. It returns what it removed
 // (or, with DryRun, would remove).
 func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
-	all, err := r.drv.List(ctx, nil)
+	all, err := r.drv.List(ctx, o.Match)
 	if err != nil {
 		return nil, err
 	}
@@ -496,6 +523,15 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 	for _, s := range all {
 		if !collectable(s, o.Grace, time.Now()) {
 			continue
+		}
+		// A running sandbox restarted after its creator left (`sbx start`)
+		// is someone's again; the listing does not say when it started,
+		// so ask.
+		if s.State == driver.StateRunning {
+			full, err := r.drv.Inspect(ctx, s.ID)
+			if err != nil || restarted(full) {
+				continue
+			}
 		}
 		out = append(out, toInfo(s))
 		if o.DryRun {
@@ -506,6 +542,10 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+func restarted(s driver.Sandbox) bool {
+	return !s.Started.IsZero() && s.Started.Sub(s.Created) > time.Minute
 }
 
 func collectable(s driver.Sandbox, grace time.Duration, now time.Time) bool {
@@ -556,6 +596,16 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 	env := map[string]string{}
 	for k, v := range initialEnv(cfg, co.Env) {
 		env[k] = v
+	}
+	for k := range env {
+		if !validName(k) {
+			return driver.Spec{}, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("environment variable name %q is not valid in a shell", k))
+		}
+	}
+	for k := range cfg.Sandbox.RuntimeStartupEnvVars {
+		if !validName(k) {
+			return driver.Spec{}, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("runtime_startup_env_vars: %q is not a valid variable name", k))
+		}
 	}
 	env["PYTHONUNBUFFERED"] = "1"
 	env["OPENHANDS_SESSION_ID"] = id

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/config"
+	"github.com/sbx-dev/sbx/internal/owner"
 )
 
 // These tests drive the Docker driver through the SDK against the real
@@ -200,17 +203,80 @@ func TestDockerDuplicateID(t *testing.T) {
 
 func TestDockerStartupFailureQuotesLogs(t *testing.T) {
 	rt := openRuntime(t)
-	id := randID(t, "broken")
-	t0 := time.Now()
-	_, err := rt.Create(context.Background(), sbx.CreateOptions{ID: id, Plugins: []string{"no-such-plugin"}})
-	if err == nil || !strings.Contains(err.Error(), "no-such-plugin") || !strings.Contains(err.Error(), "exited during start-up") {
-		t.Fatalf("err = %v", err)
+	// With Remove the engine deletes the container as it exits, so the
+	// log tail must have been read while it ran.
+	for _, remove := range []bool{false, true} {
+		id := randID(t, "broken")
+		t0 := time.Now()
+		_, err := rt.Create(context.Background(), sbx.CreateOptions{ID: id, Plugins: []string{"no-such-plugin"}, Remove: remove})
+		if err == nil || !strings.Contains(err.Error(), "no-such-plugin") || !strings.Contains(err.Error(), "exited during start-up") {
+			t.Fatalf("remove=%v: err = %v", remove, err)
+		}
+		if d := time.Since(t0); d > 5*time.Second {
+			t.Errorf("remove=%v: failure took %v to report", remove, d)
+		}
+		if _, err := rt.Get(context.Background(), id); !errors.Is(err, sbx.ErrNotFound) {
+			t.Fatalf("remove=%v: the failed sandbox was left behind: %v", remove, err)
+		}
 	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Errorf("failure took %v to report", d)
+}
+
+func TestDockerLeavesForeignContainersAlone(t *testing.T) {
+	c := needDocker(t)
+	rt := openRuntime(t)
+	ctx := context.Background()
+	id := randID(t, "foreign")
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: "sbx-" + id,
+		Config: &container.Config{Image: testImage(), Entrypoint: []string{"sleep", "300"}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := rt.Get(context.Background(), id); !errors.Is(err, sbx.ErrNotFound) {
-		t.Fatalf("the failed sandbox was left behind: %v", err)
+	t.Cleanup(func() { c.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true}) })
+	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Get(ctx, id); !errors.Is(err, sbx.ErrNotFound) {
+		t.Fatalf("Get of a foreign container: %v", err)
+	}
+	if err := rt.Stop(ctx, id, time.Second); !errors.Is(err, sbx.ErrNotFound) {
+		t.Fatalf("Stop of a foreign container: %v", err)
+	}
+	if err := rt.Pause(ctx, id); !errors.Is(err, sbx.ErrNotFound) {
+		t.Fatalf("Pause of a foreign container: %v", err)
+	}
+	if err := rt.Remove(ctx, id); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	ins, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil || !ins.Container.State.Running {
+		t.Fatalf("the foreign container was touched: %v", err)
+	}
+	for _, in := range must(rt.List(ctx)) {
+		if in.ID == id || in.ID == "" {
+			t.Fatalf("List shows %+v", in)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestDockerExecWaitsForQuietCommandsAndTimesOut(t *testing.T) {
+	rt := openRuntime(t, `SANDBOX_RUNTIME_STARTUP_ENV_VARS={'NO_CHANGE_TIMEOUT_SECONDS': '1'}`)
+	sb := create(t, rt, sbx.CreateOptions{})
+	ctx := context.Background()
+	// Quiet for longer than the no-change timeout: still waited for.
+	out, code, err := sb.Exec(ctx, "sleep 2; echo done", 30*time.Second)
+	if err != nil || code != 0 || strings.TrimSpace(out) != "done" {
+		t.Fatalf("quiet command: %q %d %v", out, code, err)
+	}
+	_, code, err = sb.Exec(ctx, "sleep 30", time.Second)
+	if !errors.Is(err, sbx.ErrTimeout) || code != -1 {
+		t.Fatalf("timed-out command: %d %v", code, err)
 	}
 }
 
@@ -238,26 +304,34 @@ func TestDockerPauseResumeKeepsProcesses(t *testing.T) {
 func TestDockerGC(t *testing.T) {
 	rt := openRuntime(t)
 	ctx := context.Background()
-	stopped := create(t, rt, sbx.CreateOptions{})
+	// Only this test's sandboxes are collected: other tests share the
+	// engine, and a zero grace period would take theirs too.
+	run := map[string]string{"dev.sbx.test-run": randID(t, "gc")}
+	stopped := create(t, rt, sbx.CreateOptions{Labels: run})
 	if err := stopped.Close(ctx); err != nil { // stops, keeps files
 		t.Fatal(err)
 	}
-	kept := create(t, rt, sbx.CreateOptions{Keep: true})
-	live := create(t, rt, sbx.CreateOptions{})
-	host, _ := os.Hostname()
-	orphan := create(t, rt, sbx.CreateOptions{Labels: map[string]string{"dev.sbx.owner": host + "/999999999/1"}})
-
-	// Within the grace period nothing is taken.
-	got, err := rt.GC(ctx, sbx.GCOptions{Grace: time.Hour, DryRun: true})
-	if err != nil {
+	kept := create(t, rt, sbx.CreateOptions{Keep: true, Labels: run})
+	live := create(t, rt, sbx.CreateOptions{Labels: run})
+	// A creator that has exited: a real process, gone.
+	p := osexec.Command("sleep", "0")
+	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range got {
-		if in.ID == stopped.ID() || in.ID == orphan.ID() {
-			t.Fatalf("gc took %s within the grace period", in.ID)
-		}
+	dead := owner.Of(p.Process.Pid)
+	p.Wait()
+	orphanLabels := map[string]string{"dev.sbx.owner": dead}
+	for k, v := range run {
+		orphanLabels[k] = v
 	}
-	got, err = rt.GC(ctx, sbx.GCOptions{DryRun: true})
+	orphan := create(t, rt, sbx.CreateOptions{Labels: orphanLabels})
+
+	// Within the grace period nothing is taken.
+	got, err := rt.GC(ctx, sbx.GCOptions{Grace: time.Hour, DryRun: true, Match: run})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("gc within the grace period: %+v %v", got, err)
+	}
+	got, err = rt.GC(ctx, sbx.GCOptions{DryRun: true, Match: run})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,21 +339,14 @@ func TestDockerGC(t *testing.T) {
 	seen := map[string]bool{}
 	for _, in := range got {
 		seen[in.ID] = true
-		if in.ID == kept.ID() || in.ID == live.ID() {
-			t.Fatalf("gc would take %s, which is held", in.ID)
-		}
 	}
-	for id := range want {
-		if !seen[id] {
-			t.Fatalf("gc dry run misses %s: %+v", id, got)
-		}
+	if len(seen) != 2 || !seen[stopped.ID()] || !seen[orphan.ID()] {
+		t.Fatalf("gc dry run = %+v, want exactly %s and %s", got, stopped.ID(), orphan.ID())
 	}
 	if _, err := rt.Get(ctx, stopped.ID()); err != nil {
 		t.Fatal("dry run removed something")
 	}
-	// A real run over just these four (other tests' sandboxes may be in
-	// the listing too, so remove what it names only when it is ours).
-	if _, err := rt.GC(ctx, sbx.GCOptions{}); err != nil {
+	if _, err := rt.GC(ctx, sbx.GCOptions{Match: run}); err != nil {
 		t.Fatal(err)
 	}
 	for id := range want {

@@ -116,6 +116,9 @@ type Sandbox struct {
 	Image   string
 	State   State
 	Created time.Time
+	// Started is when it last started; zero where the driver cannot tell
+	// (listings).
+	Started time.Time
 	Labels  map[string]string
 	// Endpoint is set while the sandbox runs.
 	Endpoint Endpoint

@@ -9,36 +9,52 @@ import (
 	"strings"
 )
 
-// Self describes the running process as "<host>/<pid>/<start ticks>".
-// The start time guards against a reused pid.
-func Self() string {
+// Self describes the running process as
+// "<host>/<pid namespace>/<pid>/<start ticks>". The start time guards
+// against a reused pid; the namespace tells apart a process in a container
+// that shares the host's name (--network host) from a host process.
+func Self() string { return Of(os.Getpid()) }
+
+// Of describes another process of this host and pid namespace.
+func Of(pid int) string {
 	h, _ := os.Hostname()
-	pid := os.Getpid()
-	return fmt.Sprintf("%s/%d/%d", h, pid, startTicks(pid))
+	return fmt.Sprintf("%s/%s/%d/%d", h, pidNS(), pid, startTicks(pid))
 }
 
-// Alive reports whether the process an owner string names still runs. An
-// owner on another host cannot be checked and counts as alive: gc must
-// never remove what it cannot prove is abandoned.
+// Alive reports whether the process an owner string names may still run.
+// Whatever cannot be checked from here (another host, another pid
+// namespace, no /proc, a malformed label) counts as alive: gc must never
+// remove what it cannot prove is abandoned.
 func Alive(owner string) bool {
 	parts := strings.Split(owner, "/")
-	if len(parts) != 3 {
-		return false
-	}
-	h, _ := os.Hostname()
-	if parts[0] != h {
+	if len(parts) != 4 {
 		return true
 	}
-	pid, err := strconv.Atoi(parts[1])
-	if err != nil || pid <= 0 {
-		return false
+	h, _ := os.Hostname()
+	ns := pidNS()
+	if parts[0] != h || ns == "" || parts[1] != ns {
+		return true
 	}
-	ticks, err := strconv.ParseUint(parts[2], 10, 64)
-	if err != nil {
-		return false
+	pid, err := strconv.Atoi(parts[2])
+	if err != nil || pid <= 0 {
+		return true
+	}
+	ticks, err := strconv.ParseUint(parts[3], 10, 64)
+	if err != nil || ticks == 0 {
+		return true
 	}
 	now := startTicks(pid)
 	return now != 0 && now == ticks
+}
+
+// pidNS is the identity of this process's pid namespace, "" where /proc
+// does not tell.
+func pidNS() string {
+	l, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return strings.NewReplacer("/", "_", ":", "_", "[", "", "]", "").Replace(l)
 }
 
 // startTicks is field 22 of /proc/<pid>/stat, 0 if the process is gone.

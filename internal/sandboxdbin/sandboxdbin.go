@@ -46,23 +46,47 @@ type Locator struct {
 	// os.UserCacheDir()/sbx.
 	CacheDir string
 
-	mu    sync.Mutex
+	mu    sync.Mutex // guards sem and found
+	sem   chan struct{}
 	found *Binary
 }
 
 // Locate returns the binary. A success is remembered; a failure is not, so
 // a build cut short by one caller's deadline is retried by the next.
+//
+// One search or build runs at a time; a caller waiting for another's
+// build can still give up when its ctx ends.
 func (l *Locator) Locate(ctx context.Context) (Binary, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.found != nil {
-		return *l.found, nil
+		b := *l.found
+		l.mu.Unlock()
+		return b, nil
+	}
+	if l.sem == nil {
+		l.sem = make(chan struct{}, 1)
+	}
+	sem := l.sem
+	l.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return Binary{}, fmt.Errorf("waiting for sandboxd: %w", ctx.Err())
+	}
+	defer func() { <-sem }()
+	l.mu.Lock()
+	found := l.found
+	l.mu.Unlock()
+	if found != nil {
+		return *found, nil
 	}
 	b, err := l.locate(ctx)
 	if err != nil {
 		return Binary{}, err
 	}
+	l.mu.Lock()
 	l.found = &b
+	l.mu.Unlock()
 	return b, nil
 }
 

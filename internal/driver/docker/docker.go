@@ -62,9 +62,11 @@ type engine interface {
 	ContainerPause(ctx context.Context, id string, o client.ContainerPauseOptions) (client.ContainerPauseResult, error)
 	ContainerUnpause(ctx context.Context, id string, o client.ContainerUnpauseOptions) (client.ContainerUnpauseResult, error)
 	ContainerLogs(ctx context.Context, id string, o client.ContainerLogsOptions) (client.ContainerLogsResult, error)
+	ContainerAttach(ctx context.Context, id string, o client.ContainerAttachOptions) (client.ContainerAttachResult, error)
 	CopyToContainer(ctx context.Context, id string, o client.CopyToContainerOptions) (client.CopyToContainerResult, error)
 	VolumeInspect(ctx context.Context, id string, o client.VolumeInspectOptions) (client.VolumeInspectResult, error)
 	VolumeCreate(ctx context.Context, o client.VolumeCreateOptions) (client.VolumeCreateResult, error)
+	VolumeRemove(ctx context.Context, id string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 	NetworkConnect(ctx context.Context, id string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error)
 }
 
@@ -78,6 +80,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// HTTPClient reaches sandboxd for the readiness probe.
 	HTTPClient *http.Client
+	// StartTimeout bounds how long a sandbox may take to answer after its
+	// container started; 0 is 120 s, as in OpenHands.
+	StartTimeout time.Duration
 	// URLHost replaces the host of endpoint URLs (DOCKER_HOST_ADDR,
 	// local_runtime_url) when sbx runs in a container of its own and
 	// reaches published ports through the host's address.
@@ -92,6 +97,8 @@ type Driver struct {
 	log     *slog.Logger
 	hc      *http.Client
 	urlHost string
+	// startTimeout bounds the wait for a started container to answer.
+	startTimeout time.Duration
 
 	// volumes remembers sandboxd volumes known to be filled, so only the
 	// first sandbox of a process pays for a volume check.
@@ -102,7 +109,10 @@ type Driver struct {
 // New connects to the engine. It does not ping it: Create reports an
 // unreachable engine with the cause and what to do.
 func New(opts Options) (*Driver, error) {
-	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, volumes: map[string]bool{}}
+	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, startTimeout: opts.StartTimeout, volumes: map[string]bool{}}
+	if d.startTimeout <= 0 {
+		d.startTimeout = 120 * time.Second
+	}
 	if d.bin == nil {
 		d.bin = &sandboxdbin.Locator{}
 	}
@@ -186,6 +196,11 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 	t0 := time.Now()
 	res, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg})
 	if err != nil {
+		if ctx.Err() != nil {
+			// The engine may have made the container after the call was
+			// abandoned; nobody would ever learn its name.
+			d.discardOwned(ctx, name)
+		}
 		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
 			return driver.Sandbox{}, errdefs.Wrap(errdefs.ErrAlreadyExists,
 				fmt.Sprintf("sandbox %q already exists (container %s): attach to it, or remove it with `sbx rm %s`", spec.ID, name, spec.ID), err)
@@ -202,6 +217,19 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 			d.discard(ctx, id)
 		}
 	}()
+	// An auto-removed container's log is gone by the time a start-up exit
+	// is noticed, so its output is read from the start through an attach.
+	var early *tailBuffer
+	if spec.AutoRemove {
+		if att, err := d.api.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true}); err == nil {
+			early = &tailBuffer{max: 8 << 10}
+			go func() {
+				_, _ = stdcopy.StdCopy(early, early, att.Reader)
+				att.Close()
+			}()
+			defer att.Close()
+		}
+	}
 	t1 := time.Now()
 	if _, err := d.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if vol != "" && strings.Contains(err.Error(), driver.SandboxdPath) && strings.Contains(err.Error(), "no such file") {
@@ -215,7 +243,7 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 		}
 	}
 	t2 := time.Now()
-	sb, err := d.waitReady(ctx, spec.ID, id)
+	sb, err := d.waitReady(ctx, spec.ID, id, early)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
@@ -229,24 +257,41 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 func (d *Driver) discard(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := d.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		d.log.Warn("removing a container that failed to start", "id", id, "err", err)
+	_, err := d.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return
 	}
+	// An auto-removed container may already be on its way out; wait for
+	// the engine to finish, so the caller's error means nothing is left.
+	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "in progress") {
+		for ctx.Err() == nil {
+			if _, ierr := d.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); cerrdefs.IsNotFound(ierr) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	d.log.Warn("removing a container that failed to start", "id", id, "err", err)
 }
 
-func (d *Driver) waitReady(ctx context.Context, sid, cid string) (driver.Sandbox, error) {
+func (d *Driver) waitReady(ctx context.Context, sid, cid string, early *tailBuffer) (driver.Sandbox, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.startTimeout)
+	defer cancel()
 	ins, err := d.api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
 	if err != nil {
 		return driver.Sandbox{}, classify(err, "inspect "+ContainerName(sid))
 	}
 	sb := toSandbox(ins.Container, d.urlHost)
 	if sb.Endpoint.URL == "" {
-		if err := d.exited(ctx, cid); err != nil {
+		if err := d.exited(ctx, cid, early); err != nil {
 			return driver.Sandbox{}, err
 		}
 		return driver.Sandbox{}, fmt.Errorf("container %s publishes no server port", ContainerName(sid))
 	}
-	if err := driver.WaitAlive(ctx, d.hc, sb.Endpoint.URL, func(ctx context.Context) error { return d.exited(ctx, cid) }); err != nil {
+	if err := driver.WaitAlive(ctx, d.hc, sb.Endpoint.URL, func(ctx context.Context) error { return d.exited(ctx, cid, early) }); err != nil {
+		if ctx.Err() != nil && d.urlHost != "" {
+			return driver.Sandbox{}, fmt.Errorf("%w; sandboxd is reached through %s, but ports are published on runtime_binding_address (default 127.0.0.1): set SANDBOX_RUNTIME_BINDING_ADDRESS to an address that host reaches", err, sb.Endpoint.URL)
+		}
 		return driver.Sandbox{}, err
 	}
 	sb.State = driver.StateRunning
@@ -256,11 +301,19 @@ func (d *Driver) waitReady(ctx context.Context, sid, cid string) (driver.Sandbox
 // exited returns an error quoting the container's last log lines when it
 // is no longer running, so a sandbox that dies at start-up is reported at
 // once with its cause instead of after a readiness timeout.
-func (d *Driver) exited(ctx context.Context, cid string) error {
+func (d *Driver) exited(ctx context.Context, cid string, early *tailBuffer) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	ins, err := d.api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return errdefs.New(errdefs.ErrUnavailable, "the sandbox container disappeared during start-up")
+			msg := "the sandbox container exited during start-up and was removed"
+			if early != nil {
+				if t := lastLines(early.String(), 20); t != "" {
+					msg += "; its last output:\n" + t
+				}
+			}
+			return errdefs.New(errdefs.ErrUnavailable, msg)
 		}
 		return nil
 	}
@@ -269,7 +322,10 @@ func (d *Driver) exited(ctx context.Context, cid string) error {
 		return nil
 	}
 	var logs strings.Builder
-	_ = d.copyLogs(ctx, cid, &logs, 20)
+	if err := d.copyLogs(ctx, cid, &logs, 20); err != nil && early != nil {
+		logs.Reset()
+		logs.WriteString(lastLines(early.String(), 20))
+	}
 	msg := fmt.Sprintf("sandbox container %s exited during start-up (exit code %d", strings.TrimPrefix(ins.Container.Name, "/"), st.ExitCode)
 	if st.OOMKilled {
 		msg += ", killed for lack of memory"
@@ -306,6 +362,15 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		port = p
 	}
 	cmd := []string{strconv.Itoa(port), "--working-dir", workDir, "--username", user, "--user-id", strconv.Itoa(spec.UserID)}
+	if spec.Network.HostNetwork {
+		// In the host's network sandboxd's own listener is the published
+		// port: keep it on the binding address, not every interface.
+		b, err := bindAddr(spec.Network.BindAddress)
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd = append(cmd, "--host", b.String())
+	}
 	if len(spec.Plugins) > 0 {
 		cmd = append(cmd, "--plugins")
 		cmd = append(cmd, spec.Plugins...)
@@ -320,7 +385,7 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		env["APP_PORT_1"] = strconv.Itoa(AppPort1)
 		env["APP_PORT_2"] = strconv.Itoa(AppPort2)
 	}
-	if spec.Debug {
+	if _, set := env["DEBUG"]; spec.Debug && !set {
 		env["DEBUG"] = "true"
 	}
 	envList := make([]string, 0, len(env))
@@ -421,19 +486,44 @@ func (d *Driver) Inspect(ctx context.Context, id string) (driver.Sandbox, error)
 	if err := validID(id); err != nil {
 		return driver.Sandbox{}, err
 	}
+	_, sb, err := d.own(ctx, id)
+	return sb, err
+}
+
+// own finds a session's container and checks sbx made it, so that no
+// operation by id ever touches a container of someone else's that happens
+// to be called sbx-<id>. It returns the container's id.
+func (d *Driver) own(ctx context.Context, id string) (string, driver.Sandbox, error) {
+	if err := validID(id); err != nil {
+		return "", driver.Sandbox{}, err
+	}
 	ins, err := d.api.ContainerInspect(ctx, ContainerName(id), client.ContainerInspectOptions{})
 	if err != nil {
-		return driver.Sandbox{}, classify(err, "sandbox "+id)
+		return "", driver.Sandbox{}, classify(err, "sandbox "+id)
 	}
 	if ins.Container.Config == nil || ins.Container.Config.Labels[driver.LabelManaged] != "true" {
-		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s: container %s is not one of sbx's", id, ContainerName(id)))
+		return "", driver.Sandbox{}, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s: container %s is not one of sbx's", id, ContainerName(id)))
 	}
-	return toSandbox(ins.Container, d.urlHost), nil
+	return ins.Container.ID, toSandbox(ins.Container, d.urlHost), nil
+}
+
+// discardOwned removes sbx-<id> if it exists and is sbx's; for clean-up
+// after a create whose outcome is unknown.
+func (d *Driver) discardOwned(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	ins, err := d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil || ins.Container.Config == nil || ins.Container.Config.Labels[driver.LabelManaged] != "true" {
+		return
+	}
+	d.discard(ctx, ins.Container.ID)
 }
 
 // List implements driver.Driver.
 func (d *Driver) List(ctx context.Context, match map[string]string) ([]driver.Sandbox, error) {
-	f := client.Filters{}.Add("label", driver.LabelManaged+"=true")
+	// Only sandboxes carry a session label (the short-lived container that
+	// fills the sandboxd volume does not).
+	f := client.Filters{}.Add("label", driver.LabelManaged+"=true").Add("label", driver.LabelSession)
 	for k, v := range match {
 		f = f.Add("label", k+"="+v)
 	}
@@ -451,7 +541,7 @@ func (d *Driver) List(ctx context.Context, match map[string]string) ([]driver.Sa
 
 // Start implements driver.Driver.
 func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
-	sb, err := d.Inspect(ctx, id)
+	cid, sb, err := d.own(ctx, id)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
@@ -460,11 +550,11 @@ func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
 		return d.Resume(ctx, id)
 	case driver.StateRunning:
 	default:
-		if _, err := d.api.ContainerStart(ctx, ContainerName(id), client.ContainerStartOptions{}); err != nil {
+		if _, err := d.api.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
 			return driver.Sandbox{}, classify(err, "start "+id)
 		}
 	}
-	return d.waitReady(ctx, id, ContainerName(id))
+	return d.waitReady(ctx, id, cid, nil)
 }
 
 // Stop implements driver.Driver.
@@ -472,8 +562,12 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err := validID(id); err != nil {
 		return err
 	}
+	cid, _, err := d.own(ctx, id)
+	if err != nil {
+		return err
+	}
 	secs := int((grace + time.Second - 1) / time.Second)
-	_, err := d.api.ContainerStop(ctx, ContainerName(id), client.ContainerStopOptions{Timeout: &secs})
+	_, err = d.api.ContainerStop(ctx, cid, client.ContainerStopOptions{Timeout: &secs})
 	return classify(err, "stop "+id)
 }
 
@@ -488,7 +582,14 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 	if err := validID(id); err != nil {
 		return err
 	}
-	_, err := d.api.ContainerKill(ctx, ContainerName(id), client.ContainerKillOptions{Signal: "TERM"})
+	cid, _, err := d.own(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
 	if cerrdefs.IsNotFound(err) || (err != nil && strings.Contains(err.Error(), "is not running")) {
 		return nil
 	}
@@ -500,7 +601,16 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	if err := validID(id); err != nil {
 		return err
 	}
-	_, err := d.api.ContainerRemove(ctx, ContainerName(id), client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	// A container named sbx-<id> that sbx did not make is not removed:
+	// for sbx it does not exist.
+	cid, _, err := d.own(ctx, id)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = d.api.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
@@ -517,7 +627,11 @@ func (d *Driver) Pause(ctx context.Context, id string) error {
 	if err := validID(id); err != nil {
 		return err
 	}
-	_, err := d.api.ContainerPause(ctx, ContainerName(id), client.ContainerPauseOptions{})
+	cid, _, err := d.own(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = d.api.ContainerPause(ctx, cid, client.ContainerPauseOptions{})
 	return classify(err, "pause "+id)
 }
 
@@ -526,10 +640,14 @@ func (d *Driver) Resume(ctx context.Context, id string) (driver.Sandbox, error) 
 	if err := validID(id); err != nil {
 		return driver.Sandbox{}, err
 	}
-	if _, err := d.api.ContainerUnpause(ctx, ContainerName(id), client.ContainerUnpauseOptions{}); err != nil {
+	cid, _, err := d.own(ctx, id)
+	if err != nil {
+		return driver.Sandbox{}, err
+	}
+	if _, err := d.api.ContainerUnpause(ctx, cid, client.ContainerUnpauseOptions{}); err != nil {
 		return driver.Sandbox{}, classify(err, "resume "+id)
 	}
-	return d.waitReady(ctx, id, ContainerName(id))
+	return d.waitReady(ctx, id, cid, nil)
 }
 
 // Logs implements driver.Driver.
@@ -537,7 +655,11 @@ func (d *Driver) Logs(ctx context.Context, id string, w io.Writer, tail int) err
 	if err := validID(id); err != nil {
 		return err
 	}
-	return d.copyLogs(ctx, ContainerName(id), w, tail)
+	cid, _, err := d.own(ctx, id)
+	if err != nil {
+		return err
+	}
+	return d.copyLogs(ctx, cid, w, tail)
 }
 
 func (d *Driver) copyLogs(ctx context.Context, cid string, w io.Writer, tail int) error {
@@ -567,6 +689,9 @@ func toSandbox(c container.InspectResponse, urlHost string) driver.Sandbox {
 	sb.State = driver.StateUnknown
 	if c.State != nil {
 		sb.State = mapState(c.State.Status)
+		if t, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && t.Year() > 1 {
+			sb.Started = t
+		}
 	}
 	if sb.State != driver.StateRunning && sb.State != driver.StatePaused {
 		return sb
@@ -727,3 +852,34 @@ func freeHostPort() (int, error) {
 }
 
 func intPtr(i int) *int { return &i }
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -63,7 +64,21 @@ func (d *Driver) resetVolume(ctx context.Context, name, image string) error {
 // created and never started: the engine mounts a created container's
 // volumes for a copy, and the image is one the sandbox is about to use, so
 // nothing has to be pulled or built for it.
-func (d *Driver) fillVolume(ctx context.Context, name, image, path string) error {
+//
+// The engine writes a copied file in place, so the binary goes in under a
+// name of its own first and the entrypoint name, a symbolic link, comes
+// second: a sandbox never runs a half-written binary, whether this copy is
+// cut short or another sbx process fills the same volume at the same time.
+// A fill that fails removes the volume (unless sandboxes already use it),
+// so the next attempt starts clean.
+func (d *Driver) fillVolume(ctx context.Context, name, image, path string) (err error) {
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			_, _ = d.api.VolumeRemove(cctx, name, client.VolumeRemoveOptions{})
+		}
+	}()
 	start := time.Now()
 	if _, err := d.api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: map[string]string{
 		driver.LabelManaged: "true", driver.LabelVersion: version.Version, "dev.sbx.kind": "sandboxd",
@@ -91,10 +106,15 @@ func (d *Driver) fillVolume(ctx context.Context, name, image, path string) error
 	if err != nil {
 		return err
 	}
+	suffix, err := randomHex(4)
+	if err != nil {
+		return err
+	}
+	real := ".sandboxd-" + suffix
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		err := tw.WriteHeader(&tar.Header{Name: "sandboxd", Mode: 0o755, Size: st.Size(), ModTime: st.ModTime(), Typeflag: tar.TypeReg})
+		err := tw.WriteHeader(&tar.Header{Name: real, Mode: 0o755, Size: st.Size(), ModTime: st.ModTime(), Typeflag: tar.TypeReg})
 		if err == nil {
 			_, err = io.Copy(tw, f)
 		}
@@ -107,6 +127,17 @@ func (d *Driver) fillVolume(ctx context.Context, name, image, path string) error
 	pr.Close()
 	if err != nil {
 		return classify(err, "copy sandboxd into volume "+name)
+	}
+	var link bytes.Buffer
+	tw := tar.NewWriter(&link)
+	if err := tw.WriteHeader(&tar.Header{Name: "sandboxd", Linkname: real, Mode: 0o777, ModTime: st.ModTime(), Typeflag: tar.TypeSymlink}); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if _, err := d.api.CopyToContainer(ctx, res.ID, client.CopyToContainerOptions{DestinationPath: "/opt/sbx", Content: &link}); err != nil {
+		return classify(err, "link sandboxd in volume "+name)
 	}
 	d.log.Info("sandboxd volume filled", "volume", name, "bytes", st.Size(), "took", time.Since(start))
 	return nil
