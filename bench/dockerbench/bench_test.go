@@ -152,15 +152,25 @@ func uniqueID(prefix string) string {
 
 // BenchmarkCreateToFirstEcho is the time from asking for a sandbox to the
 // first observation of `echo hi`, as an SDK user meets it.
-func BenchmarkCreateToFirstEcho(b *testing.B) {
+func BenchmarkCreateToFirstEcho(b *testing.B) { benchCreate(b, sbx.CreateOptions{}) }
+
+// BenchmarkCreateToFirstEchoNoAppPorts is the same with only the server
+// port published (CreateOptions.NoAppPorts, `sbx run --no-app-ports`).
+func BenchmarkCreateToFirstEchoNoAppPorts(b *testing.B) {
+	benchCreate(b, sbx.CreateOptions{NoAppPorts: true})
+}
+
+func benchCreate(b *testing.B, co sbx.CreateOptions) {
 	e := setup(b)
 	rt := e.runtime(b)
 	ctx := context.Background()
+	co.Remove = true
 	var d []time.Duration
 	for b.Loop() {
-		id := uniqueID("bench")
+		o := co
+		o.ID = uniqueID("bench")
 		t0 := time.Now()
-		sb, err := rt.Create(ctx, sbx.CreateOptions{ID: id, Remove: true})
+		sb, err := rt.Create(ctx, o)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -171,7 +181,7 @@ func BenchmarkCreateToFirstEcho(b *testing.B) {
 		d = append(d, time.Since(t0))
 		b.StopTimer()
 		sb.Close(ctx)
-		e.waitGone(b, id)
+		e.waitGone(b, o.ID)
 		b.StartTimer()
 	}
 	report(b, d)
