@@ -58,9 +58,7 @@ func (d *dockerImages) resolve(ctx context.Context, override string, cfg *config
 	if err != nil {
 		return image.Resolved{}, err
 	}
-	if r.Note != "" {
-		fmt.Fprintln(d.progress, r.Note)
-	}
+	// image.Resolve has already told Progress about a fallback (r.Note).
 	// runtime_extra_deps asks for a runtime image, as in OpenHands: the
 	// base plus sandboxd plus the deps, built once and then reused by its
 	// input hash (force_rebuild_runtime builds it again).

@@ -541,6 +541,20 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", s.ID, err))
 		}
 	}
+	// Volumes holding other sbx builds' sandboxd, once nothing uses them.
+	if p, ok := r.drv.(interface {
+		PruneVolumes(context.Context, time.Duration, bool) ([]string, error)
+	}); ok {
+		vols, err := p.PruneVolumes(ctx, max(o.Grace, 10*time.Minute), o.DryRun)
+		errs = append(errs, err)
+		for _, v := range vols {
+			verb := "removed"
+			if o.DryRun {
+				verb = "would remove"
+			}
+			fmt.Fprintf(r.progress, "%s volume %s (sandboxd of an earlier sbx build)\n", verb, v)
+		}
+	}
 	return out, errors.Join(errs...)
 }
 

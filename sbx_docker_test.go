@@ -434,9 +434,14 @@ func TestDockerRuntimeExtraDepsBuildsOnce(t *testing.T) {
 	rt := openRuntime(t, "SANDBOX_RUNTIME_EXTRA_DEPS="+deps)
 	sb := create(t, rt, sbx.CreateOptions{})
 	img := sb.Info().Image
+	var users []string // sandboxes to remove before the image can go
 	t.Cleanup(func() {
+		for _, id := range users {
+			rt.Remove(context.Background(), id)
+		}
 		c.ImageRemove(context.Background(), img, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
+	users = append(users, sb.ID())
 	if !strings.HasPrefix(img, "sbx-runtime:") {
 		t.Fatalf("image %q, want a built sbx-runtime image", img)
 	}
@@ -446,6 +451,7 @@ func TestDockerRuntimeExtraDepsBuildsOnce(t *testing.T) {
 	// A second runtime with the same inputs reuses the image.
 	rt2 := openRuntime(t, "SANDBOX_RUNTIME_EXTRA_DEPS="+deps)
 	sb2 := create(t, rt2, sbx.CreateOptions{})
+	users = append(users, sb2.ID())
 	if sb2.Info().Image != img {
 		t.Fatalf("second sandbox runs %q, want the same image %q", sb2.Info().Image, img)
 	}

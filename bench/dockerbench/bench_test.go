@@ -13,6 +13,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -98,7 +100,13 @@ func doSetup() (*env, error) {
 	tw.WriteHeader(&tar.Header{Name: "floorsrv", Mode: 0o755, Size: int64(len(bin))})
 	tw.Write(bin)
 	tw.Close()
-	e.floorImg = "sbx-bench/floor:latest"
+	// Tagged by content, so repeated runs reuse one image instead of
+	// leaving the previous import behind untagged.
+	sum := sha256.Sum256(bin)
+	e.floorImg = "sbx-bench/floor:" + hex.EncodeToString(sum[:6])
+	if _, err := api.ImageInspect(ctx, e.floorImg); err == nil {
+		return e, nil
+	}
 	rc, err := api.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, e.floorImg,
 		client.ImageImportOptions{Changes: []string{`CMD ["/floorsrv"]`, "LABEL dev.sbx.managed=true"}})
 	if err != nil {

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,43 @@ func TestEmptySandboxdVolumeIsRefilled(t *testing.T) {
 	}
 	if sb.State != driver.StateRunning {
 		t.Fatalf("state %s", sb.State)
+	}
+}
+
+func TestPruneVolumes(t *testing.T) {
+	d := newDriver(t)
+	ctx := context.Background()
+	api := d.api.(*client.Client)
+	bin, err := d.bin.Locate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := "sbx-sandboxd-" + bin.Digest[:16]
+	stale := "sbx-sandboxd-stale-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	if _, err := api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: stale,
+		Labels: map[string]string{driver.LabelManaged: "true", "dev.sbx.kind": "sandboxd"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.VolumeRemove(context.Background(), stale, client.VolumeRemoveOptions{Force: true}) })
+	// A sandbox makes sure the current volume exists.
+	id := "prune-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	t.Cleanup(func() { d.Remove(context.Background(), id) })
+	if _, err := d.Create(ctx, driver.Spec{ID: id, Image: testImage(), User: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.PruneVolumes(ctx, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, stale) || slices.Contains(got, current) {
+		t.Fatalf("dry run = %v; want %s and not %s", got, stale, current)
+	}
+	// Young volumes are kept.
+	got, err = d.PruneVolumes(ctx, time.Hour, false)
+	if err != nil || slices.Contains(got, stale) {
+		t.Fatalf("prune with a one-hour minimum age = %v, %v", got, err)
+	}
+	if _, err := api.VolumeInspect(ctx, stale, client.VolumeInspectOptions{}); err != nil {
+		t.Fatalf("young volume removed: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -141,4 +142,53 @@ func (d *Driver) fillVolume(ctx context.Context, name, image, path string) (err 
 	}
 	d.log.Info("sandboxd volume filled", "volume", name, "bytes", st.Size(), "took", time.Since(start))
 	return nil
+}
+
+// PruneVolumes removes sandboxd volumes of other sbx builds that no
+// container uses any more (each build's sandboxd gets a volume of its own,
+// so upgrades would otherwise leave one behind each time). It returns the
+// names removed, or with dryRun those it would remove. Volumes younger
+// than minAge are kept: one may be being filled for a sandbox starting now.
+func (d *Driver) PruneVolumes(ctx context.Context, minAge time.Duration, dryRun bool) ([]string, error) {
+	current := ""
+	if bin, err := d.bin.Locate(ctx); err == nil {
+		current = "sbx-sandboxd-" + bin.Digest[:16]
+	}
+	res, err := d.api.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.
+		Add("label", driver.LabelManaged+"=true").Add("label", "dev.sbx.kind=sandboxd")})
+	if err != nil {
+		return nil, classify(err, "list volumes")
+	}
+	used, err := d.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", driver.LabelManaged+"=true")})
+	if err != nil {
+		return nil, classify(err, "list containers")
+	}
+	inUse := map[string]bool{}
+	for _, c := range used.Items {
+		for _, m := range c.Mounts {
+			inUse[m.Name] = true
+		}
+	}
+	var out []string
+	var errs []error
+	for _, v := range res.Items {
+		if v.Name == current || inUse[v.Name] {
+			continue
+		}
+		if created, err := time.Parse(time.RFC3339, v.CreatedAt); err != nil || time.Since(created) < minAge {
+			continue
+		}
+		if !dryRun {
+			// Not forced: the engine refuses a volume a container started
+			// since the listing uses, which is the right answer.
+			if _, err := d.api.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil {
+				if !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+					errs = append(errs, classify(err, "remove volume "+v.Name))
+				}
+				continue
+			}
+		}
+		out = append(out, v.Name)
+	}
+	return out, errors.Join(errs...)
 }
