@@ -113,7 +113,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	// The listener answers /alive with "not initialized" while the user,
 	// the working directory and the shell are being prepared.
+	tUser := time.Now()
 	u, err := prepareUser(ctx, cfg, r, log)
+	userTook := time.Since(tUser)
 	if err != nil {
 		ln.Close()
 		return err
@@ -166,7 +168,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Starter:         r,
 		Logger:          log.With("component", "shell"),
 	}
+	tShell := time.Now()
 	sh, err := shell.New(ctx, shellCfg)
+	shellTook := time.Since(tShell)
 	if err != nil {
 		hs.Close()
 		if ctx.Err() != nil {
@@ -187,7 +191,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return trackedShell{s, statics}, nil
 	}
 	srv.SetReady(sh, static)
-	log.Info("sandboxd ready", "working_dir", cfg.workDir, "user", u.name, "uid", u.uid)
+	log.Info("sandboxd ready", "working_dir", cfg.workDir, "user", u.name, "uid", u.uid,
+		"user_setup", userTook.Round(time.Microsecond), "shell_start", shellTook.Round(time.Microsecond))
 
 	var result error
 	select {
