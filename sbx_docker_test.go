@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -467,4 +468,83 @@ func TestDockerInitGitInEmptyWorkspace(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ws, ".git")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestDockerHostNetwork(t *testing.T) {
+	rt := openRuntime(t, "SANDBOX_USE_HOST_NETWORK=true")
+	sb := create(t, rt, sbx.CreateOptions{})
+	in := sb.Info()
+	if !strings.HasPrefix(in.URL, "http://127.0.0.1:") || len(in.AppPorts) != 0 {
+		t.Fatalf("info %+v", in)
+	}
+	// sandboxd shares the host's network and listens on the binding
+	// address only: not on the host's other addresses (the docker0
+	// bridge's, say).
+	port := in.URL[strings.LastIndexByte(in.URL, ':')+1:]
+	if got := exec(t, sb, "echo $port"); got != port {
+		t.Fatalf("port inside %q, URL %s", got, in.URL)
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		ip, ok := a.(*net.IPNet)
+		if !ok || ip.IP.IsLoopback() || ip.IP.To4() == nil {
+			continue
+		}
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip.IP.String(), port), time.Second); err == nil {
+			c.Close()
+			t.Fatalf("sandboxd answers on %s:%s, not only on loopback", ip.IP, port)
+		}
+	}
+}
+
+func TestDockerAdditionalNetworks(t *testing.T) {
+	c := needDocker(t)
+	ctx := context.Background()
+	name := randID(t, "sbx-test-net")
+	if _, err := c.NetworkCreate(ctx, name, client.NetworkCreateOptions{Labels: map[string]string{"sbx.test": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	rt := openRuntime(t, `SANDBOX_ADDITIONAL_NETWORKS=['`+name+`']`)
+	sb := create(t, rt, sbx.CreateOptions{})
+	t.Cleanup(func() {
+		rt.Remove(context.Background(), sb.ID())
+		c.NetworkRemove(context.Background(), name, client.NetworkRemoveOptions{})
+	})
+	ins, err := c.ContainerInspect(ctx, "sbx-"+sb.ID(), client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ins.Container.NetworkSettings.Networks[name]; !ok {
+		t.Fatalf("not on %s: %v", name, ins.Container.NetworkSettings.Networks)
+	}
+	exec(t, sb, "true")
+}
+
+// DOCKER_HOST_ADDR with a matching binding address is how sbx in a
+// container on the default bridge reaches its siblings: through the
+// bridge's gateway, never through 0.0.0.0.
+func TestDockerHostAddr(t *testing.T) {
+	needDocker(t)
+	// The default bridge's gateway is the host's docker0 address (20.10
+	// does not list it in the network's IPAM config).
+	ifc, err := net.InterfaceByName("docker0")
+	if err != nil {
+		t.Skipf("no docker0 bridge on this host (rootless or custom engine): %v", err)
+	}
+	addrs, _ := ifc.Addrs()
+	gw := ""
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil {
+			gw = ip.IP.String()
+		}
+	}
+	if gw == "" {
+		t.Skip("docker0 has no IPv4 address")
+	}
+	rt := openRuntime(t, "DOCKER_HOST_ADDR="+gw, "SANDBOX_RUNTIME_BINDING_ADDRESS="+gw)
+	sb := create(t, rt, sbx.CreateOptions{})
+	if in := sb.Info(); !strings.HasPrefix(in.URL, "http://"+gw+":") {
+		t.Fatalf("URL %s, want the gateway %s", in.URL, gw)
+	}
+	exec(t, sb, "true")
 }
