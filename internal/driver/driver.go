@@ -7,8 +7,11 @@ package driver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
+
+	"github.com/sbx-dev/sbx/internal/errdefs"
 )
 
 // Label keys put on everything a driver creates, so that sbx can find its
@@ -173,4 +176,22 @@ type Pauser interface {
 	Pause(ctx context.Context, id string) error
 	// Resume thaws the sandbox and waits until it answers.
 	Resume(ctx context.Context, id string) (Sandbox, error)
+}
+
+// CheckID keeps session ids to what every driver can use as a name (a
+// container name, a directory): letters, digits, '_', '.' and '-', starting
+// with a letter or digit, at most 128. No separator or dot-dot can reach a
+// path, and a name derived from an id can never address someone else's.
+func CheckID(id string) error {
+	ok := id != "" && len(id) <= 128
+	for i, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '_' || r == '.' || r == '-')) {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("invalid sandbox id %q: use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 128", id))
+	}
+	return nil
 }

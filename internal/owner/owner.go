@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sbx-dev/sbx/internal/procstat"
 )
 
 // Self describes the running process as
@@ -57,24 +59,11 @@ func pidNS() string {
 	return strings.NewReplacer("/", "_", ":", "_", "[", "", "]", "").Replace(l)
 }
 
-// startTicks is field 22 of /proc/<pid>/stat, 0 if the process is gone.
+// startTicks is the process's start time, 0 if it is gone.
 func startTicks(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0
 	}
-	s := string(b)
-	// The command name may hold spaces and parentheses; fields resume
-	// after the last ')'.
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state), so field 22 is f[19].
-	if len(f) < 20 {
-		return 0
-	}
-	v, _ := strconv.ParseUint(f[19], 10, 64)
-	return v
+	return st.Start
 }

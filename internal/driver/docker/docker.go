@@ -796,23 +796,7 @@ func hostOr(h, def string) string {
 	return h
 }
 
-// validID keeps session ids to what a container name allows, so the name
-// derived from one can never address someone else's container.
-func validID(id string) error {
-	if id == "" {
-		return errdefs.New(errdefs.ErrInvalidArgument, "empty sandbox id")
-	}
-	if len(id) > 128 {
-		return errdefs.New(errdefs.ErrInvalidArgument, "sandbox id longer than 128 characters")
-	}
-	for i, r := range id {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || (i > 0 && (r == '_' || r == '.' || r == '-'))
-		if !ok {
-			return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("sandbox id %q: use letters, digits, '_', '.' and '-', starting with a letter or digit", id))
-		}
-	}
-	return nil
-}
+func validID(id string) error { return driver.CheckID(id) }
 
 // classify maps an engine error to sbx's classes, keeping the engine's
 // text, and says what to do when the engine cannot be reached.

@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -132,16 +131,7 @@ func (d *Driver) Name() string { return Name }
 // StateDir is where the driver keeps its sandboxes' records.
 func (d *Driver) StateDir() string { return d.dir }
 
-// validID keeps ids usable as a directory name: no separators, no dot
-// files (the driver's own scratch names start with a dot).
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
-func checkID(id string) error {
-	if !validID.MatchString(id) {
-		return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("invalid sandbox id %q: use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128", id))
-	}
-	return nil
-}
+func checkID(id string) error { return driver.CheckID(id) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+
+	"github.com/sbx-dev/sbx/internal/procstat"
 )
 
 // procID names one process for good: a pid alone may be reused by an
@@ -31,37 +33,20 @@ func (p procInfo) stopped() bool { return p.State == 'T' || p.State == 't' }
 // dead reports a process that has exited, whether or not it was reaped.
 func (p procInfo) dead() bool { return p.State == 'Z' || p.State == 'X' }
 
-var errNoProc = errors.New("no such process")
+var errNoProc = procstat.ErrNoProcess
 
 func readStat(pid int) (procInfo, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
-			return procInfo{}, errNoProc
-		}
-		return procInfo{}, err
-	}
-	return parseStat(pid, b)
+	st, err := procstat.Read(pid)
+	return toInfo(st), err
 }
 
-// parseStat reads fields 3 (state), 4 (ppid) and 22 (starttime). The
-// command name in field 2 may hold spaces and parentheses, so fields are
-// counted from the last ')'.
 func parseStat(pid int, b []byte) (procInfo, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 > len(b) {
-		return procInfo{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 20 {
-		return procInfo{}, fmt.Errorf("/proc/%d/stat: %d fields after the name, want 20 or more", pid, len(f))
-	}
-	ppid, err1 := strconv.Atoi(string(f[1]))
-	start, err2 := strconv.ParseUint(string(f[19]), 10, 64)
-	if err1 != nil || err2 != nil || len(f[0]) != 1 {
-		return procInfo{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	return procInfo{procID: procID{PID: pid, Start: start}, PPID: ppid, State: f[0][0]}, nil
+	st, err := procstat.Parse(pid, b)
+	return toInfo(st), err
+}
+
+func toInfo(st procstat.Stat) procInfo {
+	return procInfo{procID: procID{PID: st.PID, Start: st.Start}, PPID: st.PPID, State: st.State}
 }
 
 // stopPending reports whether pid has a SIGSTOP waiting for delivery. A
