@@ -313,7 +313,7 @@ func (d *Driver) status(st state) driver.State {
 		return driver.StateStopped
 	case err != nil:
 		return driver.StateUnknown
-	case p.stopped():
+	case p.frozen():
 		return driver.StatePaused
 	}
 	return driver.StateRunning

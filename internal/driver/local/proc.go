@@ -54,6 +54,11 @@ func toInfo(st procstat.Stat) procInfo {
 // (a shell in vfork, say, until its stopped child execs), but it cannot
 // run a single instruction of its own before, so for freezing a tree it
 // is as good as stopped.
+// frozen is the one test for "this process is paused": stopped, or about
+// to stop with nothing of its own run before. Pause waits for it and
+// Inspect reports it, so the two cannot disagree.
+func (p procInfo) frozen() bool { return p.stopped() || stopPending(p.PID) }
+
 func stopPending(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {

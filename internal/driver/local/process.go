@@ -423,7 +423,7 @@ func freeze(ctx context.Context, roots []procID) (frozen, seen []procID, err err
 	for _, p := range frozen {
 		for {
 			info, err := lookup(p)
-			if err != nil || info.stopped() || stopPending(p.PID) {
+			if err != nil || info.frozen() {
 				break
 			}
 			if time.Now().After(deadline) {
