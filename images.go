@@ -2,80 +2,52 @@ package sbx
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 
-	"github.com/sbx-dev/sbx/config"
-	"github.com/sbx-dev/sbx/internal/image"
-	"github.com/sbx-dev/sbx/internal/sandboxdbin"
+	"github.com/sbx-dev/sbx/internal/driver"
 )
 
-type imageResolver interface {
-	resolve(ctx context.Context, override string, cfg *config.Config) (image.Resolved, error)
+// Image is an image sandboxes can start from.
+type Image = driver.Image
+
+// BuildImageOptions say what BuildImage makes.
+type BuildImageOptions = driver.BuildOptions
+
+// BootstrapImageOptions say what BootstrapImage makes.
+type BootstrapImageOptions = driver.BootstrapOptions
+
+// EngineInfo names what the runtime's driver runs sandboxes on.
+type EngineInfo = driver.EngineInfo
+
+// BuildImage makes a runtime image (base + sandboxd + extra deps), reusing
+// one with the same inputs; ErrNotSupported on runtimes without images.
+func (r *Runtime) BuildImage(ctx context.Context, o BuildImageOptions) (Image, error) {
+	if r.be.Caps.Build == nil {
+		return Image{}, r.unsupported("build images")
+	}
+	return r.be.Caps.Build.BuildImage(ctx, o)
 }
 
-// dockerImages resolves images once per runtime and remembers the answer:
-// a burst of creates from one program then costs one image lookup, not one
-// per sandbox.
-type dockerImages struct {
-	api      image.API
-	bin      *sandboxdbin.Locator
-	progress io.Writer
-	log      *slog.Logger
-
-	// sem serialises resolutions (a pull or build must not run twice for
-	// a burst of creates) while letting a waiter give up with its ctx.
-	sem   chan struct{}
-	cache map[[2]string]image.Resolved
+// BootstrapImage makes a base image without any registry.
+func (r *Runtime) BootstrapImage(ctx context.Context, o BootstrapImageOptions) (Image, error) {
+	if r.be.Caps.Build == nil {
+		return Image{}, r.unsupported("bootstrap images")
+	}
+	return r.be.Caps.Build.BootstrapImage(ctx, o)
 }
 
-func newDockerImages(api image.API, bin *sandboxdbin.Locator, progress io.Writer, log *slog.Logger) *dockerImages {
-	return &dockerImages{api: api, bin: bin, progress: progress, log: log, sem: make(chan struct{}, 1), cache: map[[2]string]image.Resolved{}}
+// Images lists the images sbx made.
+func (r *Runtime) Images(ctx context.Context) ([]Image, error) {
+	if r.be.Caps.Build == nil {
+		return nil, r.unsupported("list images")
+	}
+	return r.be.Caps.Build.Images(ctx)
 }
 
-func (d *dockerImages) resolve(ctx context.Context, override string, cfg *config.Config) (image.Resolved, error) {
-	runtimeImage := cfg.Sandbox.RuntimeContainerImage
-	if override != "" {
-		runtimeImage = override
+// Engine describes what the driver runs on (the Docker engine's version);
+// ErrNotSupported where there is nothing to describe.
+func (r *Runtime) Engine(ctx context.Context) (EngineInfo, error) {
+	if r.be.Caps.Describe == nil {
+		return EngineInfo{}, r.unsupported("describe its engine")
 	}
-	key := [2]string{runtimeImage, cfg.Sandbox.BaseContainerImage}
-	select {
-	case d.sem <- struct{}{}:
-	case <-ctx.Done():
-		return image.Resolved{}, fmt.Errorf("waiting for the image: %w", ctx.Err())
-	}
-	defer func() { <-d.sem }()
-	if r, ok := d.cache[key]; ok {
-		return r, nil
-	}
-	r, err := image.Resolve(ctx, d.api, image.ResolveOptions{
-		RuntimeImage: runtimeImage,
-		BaseImage:    cfg.Sandbox.BaseContainerImage,
-		Progress:     d.progress,
-		Logger:       d.log,
-	})
-	if err != nil {
-		return image.Resolved{}, err
-	}
-	// image.Resolve has already told Progress about a fallback (r.Note).
-	// runtime_extra_deps asks for a runtime image, as in OpenHands: the
-	// base plus sandboxd plus the deps, built once and then reused by its
-	// input hash (force_rebuild_runtime builds it again).
-	if deps := cfg.Sandbox.RuntimeExtraDeps; deps != "" && runtimeImage == "" {
-		bin, err := d.bin.Locate(ctx)
-		if err != nil {
-			return image.Resolved{}, err
-		}
-		img, err := image.Build(ctx, d.api, image.BuildOptions{
-			Base: r.Ref, ExtraDeps: deps, Sandboxd: bin.Path, Force: cfg.Sandbox.ForceRebuildRuntime,
-			Progress: d.progress, Logger: d.log,
-		})
-		if err != nil {
-			return image.Resolved{}, err
-		}
-		r = image.Resolved{Ref: img.Ref, ID: img.ID, Prebuilt: true}
-	}
-	d.cache[key] = r
-	return r, nil
+	return r.be.Caps.Describe.Engine(ctx)
 }

@@ -11,24 +11,19 @@ package sbx
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/sbx-dev/sbx/config"
+	"github.com/sbx-dev/sbx/internal/backend"
 	"github.com/sbx-dev/sbx/internal/driver"
-	"github.com/sbx-dev/sbx/internal/driver/docker"
-	"github.com/sbx-dev/sbx/internal/driver/local"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/owner"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/sandboxapi"
@@ -60,17 +55,22 @@ type Options struct {
 	Progress io.Writer
 	// Sandboxd overrides where the sandboxd binary comes from.
 	Sandboxd *sandboxdbin.Locator
+	// Drivers links drivers beyond docker and local in, by RUNTIME name
+	// (the Kubernetes and Modal packages provide theirs), so that a program
+	// that does not use them does not link their clients.
+	Drivers map[string]DriverFactory
 }
+
+// DriverFactory makes a driver from the configuration; see Options.Drivers.
+type DriverFactory = backend.Factory
 
 // Runtime is a connection to one driver (RUNTIME), used to create, find
 // and manage sandboxes.
 type Runtime struct {
 	cfg      *config.Config
-	drv      driver.Driver
+	be       *backend.Backend
 	log      *slog.Logger
 	progress io.Writer
-	images   imageResolver
-	closers  []io.Closer
 }
 
 // Open connects to the driver the configuration selects.
@@ -82,82 +82,44 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, err
 		}
 	}
-	r := &Runtime{cfg: cfg, log: opts.Logger, progress: opts.Progress}
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if r.progress == nil {
-		r.progress = io.Discard
-	}
-	bin := opts.Sandboxd
-	if bin == nil {
-		bin = &sandboxdbin.Locator{}
-	}
-	switch cfg.Runtime {
-	case "", "docker":
-		c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-		if err != nil {
-			return nil, errdefs.Wrap(errdefs.ErrUnavailable, "docker client: "+err.Error(), err)
-		}
-		d, err := docker.New(docker.Options{Client: c, Sandboxd: bin, Logger: r.log, URLHost: urlHost(cfg)})
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		r.drv = d
-		r.closers = append(r.closers, c)
-		r.images = newDockerImages(c, bin, r.progress, r.log)
-	case "local":
-		d, err := local.New(local.Options{Sandboxd: bin, Logger: r.log})
-		if err != nil {
-			return nil, err
-		}
-		r.drv = d
-	case "remote", "modal", "kubernetes":
-		return nil, errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s is not available in this sbx yet; use docker (default) or local", cfg.Runtime))
-	default:
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=%q is not a runtime sbx knows; use docker (the default) or, without Docker, local", cfg.Runtime))
-	}
-	return r, nil
-}
-
-// urlHost is the host part of DOCKER_HOST_ADDR / local_runtime_url when it
-// names something other than this machine's loopback.
-func urlHost(cfg *config.Config) string {
-	u, err := url.Parse(cfg.LocalRuntimeURL())
+	be, err := backend.Open(ctx, cfg, backend.Options{Logger: log, Progress: opts.Progress, Sandboxd: opts.Sandboxd, Drivers: opts.Drivers})
 	if err != nil {
-		return ""
+		return nil, err
 	}
-	switch h := u.Hostname(); h {
-	case "", "localhost", "127.0.0.1", "::1":
-		return ""
-	default:
-		return h
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
 	}
+	return &Runtime{cfg: cfg, be: be, log: log, progress: progress}, nil
 }
 
 // Config returns the configuration the runtime uses.
 func (r *Runtime) Config() *config.Config { return r.cfg }
 
 // DriverName is the RUNTIME in use.
-func (r *Runtime) DriverName() string { return r.drv.Name() }
+func (r *Runtime) DriverName() string { return r.be.Name }
+
+// Capabilities names what the runtime's driver can do beyond creating,
+// listing and removing sandboxes ("pause", "restart", "images", …).
+func (r *Runtime) Capabilities() []string { return r.be.Caps.Names() }
 
 // Close releases the runtime's connections; sandboxes are not touched.
-func (r *Runtime) Close() error {
-	var errs []error
-	for _, c := range r.closers {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
-}
+func (r *Runtime) Close() error { return r.be.Close() }
+
+// State is where a sandbox is in its life.
+type State string
 
 // States of a sandbox, as Info.State reports them.
 const (
-	StateCreated = string(driver.StateCreated)
-	StateRunning = string(driver.StateRunning)
-	StatePaused  = string(driver.StatePaused)
-	StateStopped = string(driver.StateStopped)
-	StateUnknown = string(driver.StateUnknown)
+	StateCreated State = State(driver.StateCreated)
+	StateRunning State = State(driver.StateRunning)
+	StatePaused  State = State(driver.StatePaused)
+	StateStopped State = State(driver.StateStopped)
+	StateUnknown State = State(driver.StateUnknown)
 )
 
 // Info describes a sandbox.
@@ -166,7 +128,7 @@ type Info struct {
 	Name    string
 	Driver  string
 	Image   string
-	State   string
+	State   State
 	Created time.Time
 	URL     string
 	// AppPorts maps ports inside the sandbox (APP_PORT_1/2) to host URLs.
@@ -185,7 +147,7 @@ type PortMapping struct {
 }
 
 func toInfo(s driver.Sandbox) Info {
-	in := Info{ID: s.ID, Name: s.Name, Driver: s.Driver, Image: s.Image, State: string(s.State), Created: s.Created,
+	in := Info{ID: s.ID, Name: s.Name, Driver: s.Driver, Image: s.Image, State: State(s.State), Created: s.Created,
 		URL: s.Endpoint.URL, Labels: s.Labels, Keep: s.Labels[driver.LabelKeep] == "true"}
 	for _, p := range s.AppPorts {
 		in.AppPorts = append(in.AppPorts, PortMapping(p))
@@ -259,11 +221,7 @@ func Start(ctx context.Context, co CreateOptions) (*Sandbox, error) {
 func (r *Runtime) Create(ctx context.Context, co CreateOptions) (*Sandbox, error) {
 	id := co.ID
 	if id == "" {
-		var b [6]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		id = hex.EncodeToString(b[:])
+		id = ids.New(6)
 	}
 	keep := co.Keep || r.cfg.Sandbox.KeepRuntimeAlive
 	if co.Attach || r.cfg.Sandbox.KeepRuntimeAlive {
@@ -278,7 +236,7 @@ func (r *Runtime) Create(ctx context.Context, co CreateOptions) (*Sandbox, error
 		return nil, err
 	}
 	t0 := time.Now()
-	ds, err := r.drv.Create(ctx, spec)
+	ds, err := r.be.Driver.Create(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -288,11 +246,11 @@ func (r *Runtime) Create(ctx context.Context, co CreateOptions) (*Sandbox, error
 	// ~/.bashrc and git identity are not sbx's to rewrite (OpenHands' CLI
 	// runtime leaves git config alone for the same reason); the variables
 	// reach the shell through sandboxd's environment instead.
-	if err := sb.setupEnv(ctx, r.cfg, co.Env, r.drv.Name() != local.Name); err != nil {
+	if err := sb.setupEnv(ctx, r.cfg, co.Env, !r.be.Caps.Traits.HostFilesystem); err != nil {
 		_ = sb.destroy(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	r.log.Debug("sandbox ready", "id", id, "driver", r.drv.Name(), "image", spec.Image,
+	r.log.Debug("sandbox ready", "id", id, "driver", r.be.Name, "image", spec.Image,
 		"create", t1.Sub(t0), "setup", time.Since(t1))
 	return sb, nil
 }
@@ -305,7 +263,7 @@ func (r *Runtime) Attach(ctx context.Context, id string) (*Sandbox, error) {
 }
 
 func (r *Runtime) attach(ctx context.Context, id string, keep bool) (*Sandbox, error) {
-	ds, err := r.drv.Inspect(ctx, id)
+	ds, err := r.be.Driver.Inspect(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -318,23 +276,35 @@ func (r *Runtime) attach(ctx context.Context, id string, keep bool) (*Sandbox, e
 				break
 			}
 		}
-		if ds, err = r.drv.Start(ctx, id); err != nil { // waits until it answers
+		if ds, err = r.start(ctx, id); err != nil { // waits until it answers
 			return nil, err
 		}
 	case driver.StatePaused:
-		p, ok := r.drv.(driver.Pauser)
-		if !ok {
-			return nil, errdefs.New(errdefs.ErrNotImplemented, "driver cannot resume")
+		p := r.be.Caps.Pause
+		if p == nil {
+			return nil, r.unsupported("resume")
 		}
 		if ds, err = p.Resume(ctx, id); err != nil {
 			return nil, err
 		}
 	default:
-		if ds, err = r.drv.Start(ctx, id); err != nil {
+		if ds, err = r.start(ctx, id); err != nil {
 			return nil, err
 		}
 	}
 	return r.wrap(ds, false, keep, true), nil
+}
+
+func (r *Runtime) start(ctx context.Context, id string) (driver.Sandbox, error) {
+	if r.be.Caps.Restart == nil {
+		return driver.Sandbox{}, r.unsupported("start a stopped sandbox")
+	}
+	return r.be.Caps.Restart.Start(ctx, id)
+}
+
+// unsupported is the error for a capability the driver lacks.
+func (r *Runtime) unsupported(what string) error {
+	return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s cannot %s", r.be.Name, what))
 }
 
 func (r *Runtime) wrap(ds driver.Sandbox, remove, keep, attached bool) *Sandbox {
@@ -359,28 +329,83 @@ var ErrTimeout = errors.New("timed out")
 // The wait is a hard timeout: a command that is merely quiet for a while
 // is waited for, unlike an OpenHands run action without blocking.
 func (s *Sandbox) Exec(ctx context.Context, command string, timeout time.Duration) (string, int, error) {
-	if timeout <= 0 {
+	res, err := s.ExecWith(ctx, command, ExecOptions{Timeout: timeout})
+	return res.Output, res.ExitCode, err
+}
+
+// ExecOptions tune ExecWith.
+type ExecOptions struct {
+	// Timeout is the hard limit: 0 is sandbox.timeout, negative is none.
+	Timeout time.Duration
+	// Interrupt sends C-c to a command that timed out, so the shell is free
+	// for the next one; without it the command keeps running and the
+	// next command is refused until it ends.
+	Interrupt bool
+}
+
+// ExecResult is what a command did.
+type ExecResult struct {
+	// Output is what the command printed, as a terminal shows it.
+	Output string
+	// ExitCode is the command's exit status; -1 when it did not finish.
+	ExitCode int
+}
+
+// ExecWith runs a command in the sandbox's shell as Exec does, with
+// options. A command that did not finish is ErrTimeout, with its output so
+// far in the result.
+func (s *Sandbox) ExecWith(ctx context.Context, command string, o ExecOptions) (ExecResult, error) {
+	timeout := o.Timeout
+	if timeout == 0 {
 		timeout = time.Duration(s.rt.cfg.Sandbox.Timeout) * time.Second
 	}
-	a, err := sandboxapi.NewAction(sandboxapi.ActionRun, sandboxapi.CmdRunArgs{
-		Command: command, Blocking: true, ConfirmationState: "confirmed", SecurityRisk: -1,
-	}, timeout.Seconds())
+	secs := 0.0
+	if timeout > 0 {
+		secs = timeout.Seconds()
+		// As OpenHands' client does: the request may take the command's
+		// timeout plus a margin, so a sandbox that stopped answering
+		// (paused by someone else, its host gone) cannot hold the caller
+		// forever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout+5*time.Second)
+		defer cancel()
+	}
+	obs, ex, err := s.Run(ctx, sandboxapi.NewBlockingRunAction(command, secs))
 	if err != nil {
-		return "", 0, err
+		return ExecResult{}, err
 	}
-	// As OpenHands' client does: the request may take the command's
-	// timeout plus a margin, so a sandbox that stopped answering (paused
-	// by someone else, its host gone) cannot hold the caller forever.
-	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
-	defer cancel()
-	obs, ex, err := s.Run(ctx, a)
+	res := ExecResult{Output: obs.Content, ExitCode: ex.Metadata.ExitCode}
+	if res.ExitCode != -1 {
+		return res, nil
+	}
+	if o.Interrupt {
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_, _ = s.Execute(ictx, sandboxapi.NewInputAction("C-c", 5))
+	}
+	if timeout > 0 {
+		return res, errdefs.New(ErrTimeout, fmt.Sprintf("command did not finish within %v: %s", timeout, strings.TrimSpace(ex.Metadata.Suffix)))
+	}
+	return res, errdefs.New(errdefs.ErrInternal, "the sandbox's shell returned before the command finished: "+strings.TrimSpace(ex.Metadata.Suffix))
+}
+
+// Exec runs command in the running sandbox id, as `sbx exec` does: one
+// look at the sandbox, then the command. A sandbox that is not running is
+// not started or resumed behind the caller's back: that is ErrConflict,
+// with what to do.
+func (r *Runtime) Exec(ctx context.Context, id, command string, o ExecOptions) (ExecResult, error) {
+	ds, err := r.be.Driver.Inspect(ctx, id)
 	if err != nil {
-		return "", 0, err
+		return ExecResult{}, err
 	}
-	if ex.Metadata.ExitCode == -1 {
-		return obs.Content, -1, errdefs.New(ErrTimeout, fmt.Sprintf("command did not finish within %v: %s", timeout, strings.TrimSpace(ex.Metadata.Suffix)))
+	switch ds.State {
+	case driver.StateRunning:
+	case driver.StatePaused:
+		return ExecResult{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("sandbox %s is paused; resume it with `sbx resume %s`", id, id))
+	default:
+		return ExecResult{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("sandbox %s is %s; start it with `sbx start %s`", id, ds.State, id))
 	}
-	return obs.Content, ex.Metadata.ExitCode, nil
+	return r.wrap(ds, false, true, true).ExecWith(ctx, command, o)
 }
 
 // Pause freezes the sandbox with its processes (drivers that can).
@@ -402,20 +427,23 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	case s.remove:
 		err = s.destroy(ctx)
 	case s.keep || s.attached:
+	case s.rt.be.Caps.Restart == nil:
+		// Where a stopped sandbox keeps nothing, stopping it is removing it.
+		err = s.destroy(ctx)
 	default:
-		err = s.rt.drv.Stop(ctx, s.info.ID, 10*time.Second)
+		err = s.rt.be.Caps.Restart.Stop(ctx, s.info.ID, 10*time.Second)
 		if errors.Is(err, errdefs.ErrNotFound) {
 			err = nil
 		}
 	}
 	// OpenHands' close does nothing at all for a kept or attached
 	// runtime, rm_all_containers included.
-	if s.rt.cfg.Sandbox.RmAllContainers && !s.keep && !s.attached {
-		all, lerr := s.rt.drv.List(ctx, nil)
+	if rs := s.rt.be.Caps.Restart; s.rt.cfg.Sandbox.RmAllContainers && !s.keep && !s.attached && rs != nil {
+		all, lerr := s.rt.be.Driver.List(ctx, nil)
 		err = errors.Join(err, lerr)
 		for _, o := range all {
 			if o.State == driver.StateRunning || o.State == driver.StatePaused {
-				err = errors.Join(err, s.rt.drv.Stop(ctx, o.ID, 10*time.Second))
+				err = errors.Join(err, rs.Stop(ctx, o.ID, 10*time.Second))
 			}
 		}
 	}
@@ -425,20 +453,19 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	return err
 }
 
-// destroy removes the sandbox as fast as the driver allows: a Docker
-// sandbox created for removal is killed and the engine deletes it.
+// destroy removes the sandbox as fast as the driver allows (a Docker
+// sandbox created for removal is killed and the engine deletes it); either
+// way it is gone when destroy returns, so its id is free again.
 func (s *Sandbox) destroy(ctx context.Context) error {
-	if k, ok := s.rt.drv.(interface {
-		Kill(context.Context, string) error
-	}); ok && s.info.Labels[driver.LabelRemove] == "true" {
+	if k := s.rt.be.Caps.Kill; k != nil {
 		return k.Kill(ctx, s.info.ID)
 	}
-	return s.rt.drv.Remove(ctx, s.info.ID)
+	return s.rt.be.Driver.Remove(ctx, s.info.ID)
 }
 
 // Get describes one sandbox.
 func (r *Runtime) Get(ctx context.Context, id string) (Info, error) {
-	ds, err := r.drv.Inspect(ctx, id)
+	ds, err := r.be.Driver.Inspect(ctx, id)
 	if err != nil {
 		return Info{}, err
 	}
@@ -447,7 +474,7 @@ func (r *Runtime) Get(ctx context.Context, id string) (Info, error) {
 
 // List describes sbx's sandboxes of this runtime, oldest first.
 func (r *Runtime) List(ctx context.Context) ([]Info, error) {
-	all, err := r.drv.List(ctx, nil)
+	all, err := r.be.Driver.List(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -461,40 +488,36 @@ func (r *Runtime) List(ctx context.Context) ([]Info, error) {
 
 // Stop stops a sandbox; its files survive, its processes do not.
 func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
-	return r.drv.Stop(ctx, id, grace)
-}
-
-// StartAgain starts a stopped sandbox (or resumes a paused one) and
-// returns a client to it.
-func (r *Runtime) StartAgain(ctx context.Context, id string) (*Sandbox, error) {
-	return r.attach(ctx, id, true)
+	if r.be.Caps.Restart == nil {
+		return r.unsupported("stop a sandbox and keep its files")
+	}
+	return r.be.Caps.Restart.Stop(ctx, id, grace)
 }
 
 // Pause freezes a sandbox, keeping its processes.
 func (r *Runtime) Pause(ctx context.Context, id string) error {
-	p, ok := r.drv.(driver.Pauser)
-	if !ok {
-		return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s cannot pause", r.drv.Name()))
+	if r.be.Caps.Pause == nil {
+		return r.unsupported("pause")
 	}
-	return p.Pause(ctx, id)
+	return r.be.Caps.Pause.Pause(ctx, id)
 }
 
 // Resume thaws a paused sandbox and waits until it answers.
 func (r *Runtime) Resume(ctx context.Context, id string) (Info, error) {
-	p, ok := r.drv.(driver.Pauser)
-	if !ok {
-		return Info{}, errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s cannot pause or resume", r.drv.Name()))
+	if r.be.Caps.Pause == nil {
+		return Info{}, r.unsupported("pause or resume")
 	}
-	ds, err := p.Resume(ctx, id)
+	ds, err := r.be.Caps.Pause.Resume(ctx, id)
 	return toInfo(ds), err
 }
 
-// Remove deletes a sandbox whatever its state; a missing one is no error.
-func (r *Runtime) Remove(ctx context.Context, id string) error { return r.drv.Remove(ctx, id) }
+// Remove deletes a sandbox whatever its state, and returns once it is
+// gone, so the id can be used again at once; a missing one is no error.
+func (r *Runtime) Remove(ctx context.Context, id string) error { return r.be.Driver.Remove(ctx, id) }
 
 // Logs writes sandboxd's own log (not the shell's output) to w.
 func (r *Runtime) Logs(ctx context.Context, id string, w io.Writer, tail int) error {
-	return r.drv.Logs(ctx, id, w, tail)
+	return r.be.Driver.Logs(ctx, id, w, tail)
 }
 
 // GCOptions tune GC.
@@ -514,7 +537,7 @@ type GCOptions struct {
 // that has exited. Paused sandboxes are held. It returns what it removed
 // (or, with DryRun, would remove).
 func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
-	all, err := r.drv.List(ctx, o.Match)
+	all, err := r.be.Driver.List(ctx, o.Match)
 	if err != nil {
 		return nil, err
 	}
@@ -528,7 +551,7 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 		// is someone's again; the listing does not say when it started,
 		// so ask.
 		if s.State == driver.StateRunning {
-			full, err := r.drv.Inspect(ctx, s.ID)
+			full, err := r.be.Driver.Inspect(ctx, s.ID)
 			if err != nil || restarted(full) {
 				continue
 			}
@@ -537,17 +560,16 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 		if o.DryRun {
 			continue
 		}
-		if err := r.drv.Remove(ctx, s.ID); err != nil {
+		if err := r.be.Driver.Remove(ctx, s.ID); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", s.ID, err))
 		}
 	}
-	// Volumes holding other sbx builds' sandboxd, once nothing uses them.
-	if p, ok := r.drv.(interface {
-		PruneVolumes(context.Context, time.Duration, bool) ([]string, error)
-	}); ok {
-		vols, err := p.PruneVolumes(ctx, max(o.Grace, 10*time.Minute), o.DryRun)
+	// What the driver keeps besides sandboxes (Docker: volumes holding
+	// other sbx builds' sandboxd), once nothing uses it.
+	if p := r.be.Caps.Prune; p != nil {
+		pruned, err := p.Prune(ctx, driver.PruneOptions{MinAge: max(o.Grace, 10*time.Minute), DryRun: o.DryRun})
 		errs = append(errs, err)
-		for _, v := range vols {
+		for _, v := range pruned {
 			verb := "removed"
 			if o.DryRun {
 				verb = "would remove"
@@ -591,7 +613,7 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 			Additional:  cfg.Sandbox.AdditionalNetworks,
 			NoAppPorts:  co.NoAppPorts,
 		},
-		AutoRemove: co.Remove && r.drv.Name() == "docker",
+		AutoRemove: co.Remove && r.be.Caps.Kill != nil,
 	}
 	for k, v := range co.Labels {
 		sp.Labels[k] = v
@@ -602,7 +624,7 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 	if co.Remove {
 		sp.Labels[driver.LabelRemove] = "true"
 	}
-	sp.User, sp.UserID = runtimeUser(cfg)
+	sp.User, sp.UserID = cfg.RuntimeUser()
 
 	// The environment of sandboxd, and so of the shell (OpenHands §8.3):
 	// the initial env, then the fixed variables, then
@@ -645,11 +667,10 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 		sp.Resources.MemoryBytes = co.MemoryBytes
 	}
 
-	switch r.drv.Name() {
-	case "local":
+	if r.be.Caps.Traits.HostFilesystem {
 		// The sandbox is the host: the workspace is a host directory.
 		sp.WorkDir = cfg.WorkspaceBase
-	default:
+	} else {
 		for _, v := range append(cfg.Mounts(), co.Volumes...) {
 			if v.Overlay {
 				r.log.Warn("overlay volumes are not supported; skipped", "volume", v.Source+":"+v.Target)
@@ -657,32 +678,15 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 			}
 			sp.Mounts = append(sp.Mounts, driver.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly, Volume: v.Named})
 		}
-		img, err := r.images.resolve(ctx, co.Image, cfg)
+	}
+	if ir := r.be.Caps.Images; ir != nil {
+		img, err := ir.ResolveImage(ctx, co.Image)
 		if err != nil {
 			return driver.Spec{}, err
 		}
 		sp.Image, sp.Prebuilt = img.Ref, img.Prebuilt
 	}
 	return sp, nil
-}
-
-// runtimeUser picks the user the agent runs as. With run_as_openhands the
-// user is "openhands" with SANDBOX_USER_ID (default: the host user's uid),
-// so files the agent writes into a mounted workspace belong to the host
-// user; a host uid of 0 means root in the sandbox too. RUNTIME_USERNAME and
-// RUNTIME_UID override both.
-func runtimeUser(cfg *config.Config) (string, int) {
-	name, uid := "root", 0
-	if cfg.RunAsOpenHands && cfg.Sandbox.UserID != 0 {
-		name, uid = "openhands", cfg.Sandbox.UserID
-	}
-	if cfg.Host.RuntimeUsername != "" {
-		name = cfg.Host.RuntimeUsername
-	}
-	if cfg.Host.RuntimeUID != nil {
-		uid = *cfg.Host.RuntimeUID
-	}
-	return name, uid
 }
 
 // initialEnv is OpenHands' initial_env_vars: SANDBOX_ENV_<NAME> as <NAME>,

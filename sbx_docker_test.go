@@ -548,3 +548,32 @@ func TestDockerHostAddr(t *testing.T) {
 	}
 	exec(t, sb, "true")
 }
+
+// Defect: after Close of a Remove sandbox (`sbx run --rm`) the same id was
+// refused with "already exists" until the engine finished deleting it.
+func TestDockerRemoveThenSameIDAtOnce(t *testing.T) {
+	rt := openRuntime(t)
+	id := randID(t, "again")
+	t.Cleanup(func() { rt.Remove(context.Background(), id) })
+	for round := range 3 {
+		sb, err := rt.Create(context.Background(), sbx.CreateOptions{ID: id, Remove: true, NoAppPorts: true})
+		if err != nil {
+			t.Fatalf("round %d: Create: %v", round, err)
+		}
+		if got := exec(t, sb, "echo $OPENHANDS_SESSION_ID"); got != id {
+			t.Fatalf("round %d: %q", round, got)
+		}
+		if err := sb.Close(context.Background()); err != nil {
+			t.Fatalf("round %d: Close: %v", round, err)
+		}
+	}
+	// Remove (not Kill) is complete when it returns as well.
+	sb := create(t, rt, sbx.CreateOptions{ID: id})
+	_ = sb
+	if err := rt.Remove(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Get(context.Background(), id); !errors.Is(err, sbx.ErrNotFound) {
+		t.Fatalf("Get right after Remove: %v, want ErrNotFound", err)
+	}
+}

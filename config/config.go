@@ -341,13 +341,15 @@ func (c *Config) ModalCredentials() (id, secret string) {
 		firstNonEmpty(c.Host.ModalTokenSecret, c.ModalAPITokenSecret)
 }
 
-// RuntimeUser returns the user sandboxd runs the agent as: openhands/1000
-// when run_as_openhands, else root/0, each overridden by RUNTIME_USERNAME and
-// RUNTIME_UID.
+// RuntimeUser is the one rule for the user the agent runs as. With
+// run_as_openhands the user is "openhands" with SANDBOX_USER_ID (default:
+// the host user's uid), so files the agent writes into a mounted workspace
+// belong to the host user; a user id of 0 means root, as does
+// run_as_openhands=false. RUNTIME_USERNAME and RUNTIME_UID override both.
 func (c *Config) RuntimeUser() (name string, uid int) {
 	name, uid = "root", 0
-	if c.RunAsOpenHands {
-		name, uid = "openhands", 1000
+	if c.RunAsOpenHands && c.Sandbox.UserID != 0 {
+		name, uid = "openhands", c.Sandbox.UserID
 	}
 	if c.Host.RuntimeUsername != "" {
 		name = c.Host.RuntimeUsername

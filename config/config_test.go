@@ -704,8 +704,10 @@ func TestHelpers(t *testing.T) {
 		name string
 		uid  int
 	}{
-		{nil, "openhands", 1000},
-		{[]string{"RUN_AS_OPENHANDS=false"}, "root", 0},
+		{[]string{"SANDBOX_USER_ID=1000"}, "openhands", 1000},
+		{[]string{"SANDBOX_USER_ID=4321"}, "openhands", 4321},
+		{[]string{"SANDBOX_USER_ID=0"}, "root", 0},
+		{[]string{"RUN_AS_OPENHANDS=false", "SANDBOX_USER_ID=1000"}, "root", 0},
 		{[]string{"RUNTIME_USERNAME=me", "RUNTIME_UID=1234"}, "me", 1234},
 		{[]string{"RUN_AS_OPENHANDS=false", "RUNTIME_UID=0"}, "root", 0},
 	} {

@@ -143,6 +143,18 @@ func NewRunAction(command string, timeout float64) Action {
 	return mustAction(ActionRun, CmdRunArgs{Command: command, ConfirmationState: "confirmed", SecurityRisk: -1}, timeout)
 }
 
+// NewBlockingRunAction builds a "run" action that waits for the command to
+// end however quiet it is (blocking), up to timeout seconds; 0 sends none.
+func NewBlockingRunAction(command string, timeout float64) Action {
+	return mustAction(ActionRun, CmdRunArgs{Command: command, Blocking: true, ConfirmationState: "confirmed", SecurityRisk: -1}, timeout)
+}
+
+// NewInputAction builds a "run" action that sends text, or a key such as
+// "C-c", to the command that is running.
+func NewInputAction(text string, timeout float64) Action {
+	return mustAction(ActionRun, CmdRunArgs{Command: text, IsInput: true, ConfirmationState: "confirmed", SecurityRisk: -1}, timeout)
+}
+
 // NewAction builds an action of the given type from its args struct.
 func NewAction(actionType string, args any, timeout float64) (Action, error) {
 	b, err := json.Marshal(args)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 	"github.com/sbx-dev/sbx/internal/errdefs"
-	"github.com/sbx-dev/sbx/internal/image"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/sbx-dev/sbx/internal/image"
+	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 )
 
 type imageBootstrapOptions struct {

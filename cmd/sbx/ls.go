@@ -88,7 +88,7 @@ type portJSON struct {
 func sandboxesJSON(in []sbx.Info) []sandboxJSON {
 	out := make([]sandboxJSON, 0, len(in))
 	for _, s := range in {
-		j := sandboxJSON{ID: s.ID, Name: s.Name, Driver: s.Driver, State: s.State, Image: s.Image, URL: s.URL,
+		j := sandboxJSON{ID: s.ID, Name: s.Name, Driver: s.Driver, State: string(s.State), Image: s.Image, URL: s.URL,
 			Created: s.Created.UTC(), Keep: s.Keep, AppPorts: []portJSON{}, Labels: s.Labels}
 		for _, p := range s.AppPorts {
 			j.AppPorts = append(j.AppPorts, portJSON(p))

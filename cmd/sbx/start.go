@@ -27,7 +27,7 @@ func (a *app) start(ctx context.Context, ids []string) error {
 	}
 	defer rt.Close()
 	return a.forEachID(ids, func(id string) error {
-		sb, err := rt.StartAgain(ctx, id)
+		sb, err := rt.Attach(ctx, id)
 		if err != nil {
 			return err
 		}

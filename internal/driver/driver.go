@@ -1,6 +1,9 @@
 // Package driver is the contract between sbx and the things that start
-// sandboxes. A driver only does lifecycle: create, start, stop, pause,
-// remove, inspect, list. Every action, file and shell byte goes to sandboxd
+// sandboxes: a small core every driver implements (create, inspect, list,
+// remove, logs) and named capabilities that only some have (pause,
+// stop/start with files kept, fast kill, pruning, images, host filesystem
+// traits), discovered in one place, CapabilitiesOf. A driver only does
+// lifecycle. Every action, file and shell byte goes to sandboxd
 // through sandboxapi.Client at the Endpoint a driver returns, whichever
 // driver started it: the control plane never carries sandbox traffic.
 package driver
@@ -143,39 +146,28 @@ type PortMapping struct {
 	URL     string
 }
 
-// Driver starts and stops sandboxes. Errors are classified with
+// Driver is the core every driver implements: what sbx needs to run a
+// sandbox at all. What only some drivers can do is a named capability
+// (capability.go), found with CapabilitiesOf. Errors are classified with
 // internal/errdefs: a sandbox that does not exist is ErrNotFound, a name
 // already taken is ErrAlreadyExists, a driver that cannot be reached is
 // ErrUnavailable.
 type Driver interface {
-	Name() string
 	// Create makes and starts a sandbox and returns once sandboxd answers
 	// /alive. If the sandbox dies while starting, the error says why (for
-	// Docker, the tail of its logs) and nothing is left behind.
+	// Docker, the tail of its logs) and nothing is left behind, also when
+	// ctx ends half-way.
 	Create(ctx context.Context, spec Spec) (Sandbox, error)
 	Inspect(ctx context.Context, id string) (Sandbox, error)
 	// List returns the sandboxes of this driver whose labels include all of
 	// match (nil: all of sbx's).
 	List(ctx context.Context, match map[string]string) ([]Sandbox, error)
-	// Start starts a stopped sandbox again and waits until it answers.
-	Start(ctx context.Context, id string) (Sandbox, error)
-	// Stop ends a sandbox's processes, giving them grace before a kill.
-	// Files in its own filesystem survive; running processes do not.
-	Stop(ctx context.Context, id string, grace time.Duration) error
-	// Remove deletes a sandbox whatever its state. Removing one that does
-	// not exist is not an error.
+	// Remove deletes a sandbox whatever its state, and returns once it is
+	// gone: a Create with the same id may follow at once. Removing one
+	// that does not exist is not an error.
 	Remove(ctx context.Context, id string) error
 	// Logs copies sandboxd's own output (not the shell's) to w.
 	Logs(ctx context.Context, id string, w io.Writer, tail int) error
-}
-
-// Pauser is implemented by drivers that can freeze a sandbox with its
-// processes kept (Docker's cgroup freezer), which is better than OpenHands'
-// stop/start: nothing restarts and no shell state is lost.
-type Pauser interface {
-	Pause(ctx context.Context, id string) error
-	// Resume thaws the sandbox and waits until it answers.
-	Resume(ctx context.Context, id string) (Sandbox, error)
 }
 
 // CheckID keeps session ids to what every driver can use as a name (a

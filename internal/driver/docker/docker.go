@@ -28,6 +28,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx/internal/driver"
+	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/internal/version"
@@ -69,6 +70,8 @@ type engine interface {
 	VolumeList(ctx context.Context, o client.VolumeListOptions) (client.VolumeListResult, error)
 	VolumeRemove(ctx context.Context, id string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 	NetworkConnect(ctx context.Context, id string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error)
+	ContainerWait(ctx context.Context, id string, o client.ContainerWaitOptions) client.ContainerWaitResult
+	ServerVersion(ctx context.Context, o client.ServerVersionOptions) (client.ServerVersionResult, error)
 }
 
 // Options configure a Driver.
@@ -88,6 +91,14 @@ type Options struct {
 	// local_runtime_url) when sbx runs in a container of its own and
 	// reaches published ports through the host's address.
 	URLHost string
+	// Images are the image settings sandboxes start from (ResolveImage).
+	Images Images
+	// PullFailures remembers images that could not be pulled; nil keeps
+	// them for this driver's life only.
+	PullFailures *image.PullFailures
+	// Progress receives one-line reports of long steps (pulls, builds,
+	// image fallbacks); nil discards them.
+	Progress io.Writer
 }
 
 // Driver is the Docker driver.
@@ -105,12 +116,30 @@ type Driver struct {
 	// first sandbox of a process pays for a volume check.
 	volMu   sync.Mutex
 	volumes map[string]bool
+
+	// Images: img is nil for a driver made on a bare engine interface.
+	img          image.API
+	images       Images
+	progress     io.Writer
+	pullFailures *image.PullFailures
+	// imgSem serialises resolutions (a pull or build must not run twice
+	// for a burst of creates) while letting a waiter give up with its ctx.
+	imgSem   chan struct{}
+	imgCache map[imageKey]driver.Image
 }
 
 // New connects to the engine. It does not ping it: Create reports an
 // unreachable engine with the cause and what to do.
 func New(opts Options) (*Driver, error) {
-	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, startTimeout: opts.StartTimeout, volumes: map[string]bool{}}
+	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, startTimeout: opts.StartTimeout, volumes: map[string]bool{},
+		images: opts.Images, progress: opts.Progress, pullFailures: opts.PullFailures,
+		imgSem: make(chan struct{}, 1), imgCache: map[imageKey]driver.Image{}}
+	if d.progress == nil {
+		d.progress = io.Discard
+	}
+	if d.pullFailures == nil {
+		d.pullFailures = &image.PullFailures{}
+	}
 	if d.startTimeout <= 0 {
 		d.startTimeout = 120 * time.Second
 	}
@@ -124,14 +153,14 @@ func New(opts Options) (*Driver, error) {
 		d.hc = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	}
 	if opts.Client != nil {
-		d.api = opts.Client
+		d.api, d.img = opts.Client, opts.Client
 		return d, nil
 	}
 	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, errdefs.Wrap(errdefs.ErrUnavailable, "docker client: "+err.Error(), err)
 	}
-	d.api, d.closer = c, c
+	d.api, d.img, d.closer = c, c, c
 	return d, nil
 }
 
@@ -142,9 +171,6 @@ func (d *Driver) Close() error {
 	}
 	return nil
 }
-
-// Name implements driver.Driver.
-func (d *Driver) Name() string { return "docker" }
 
 // ContainerName is the deterministic name of a session's container.
 func ContainerName(id string) string { return NamePrefix + id }
@@ -195,12 +221,20 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 		return driver.Sandbox{}, err
 	}
 	t0 := time.Now()
+	retried := false
+again:
 	res, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg})
 	if err != nil {
 		if ctx.Err() != nil {
 			// The engine may have made the container after the call was
 			// abandoned; nobody would ever learn its name.
 			d.discardOwned(ctx, name)
+		}
+		if (cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err)) && ctx.Err() == nil && !retried && d.pendingRemoval(ctx, name) {
+			// The same id's `--rm` sandbox was just closed and the engine
+			// is still deleting it: its name is free in a moment.
+			retried = true
+			goto again
 		}
 		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
 			return driver.Sandbox{}, errdefs.Wrap(errdefs.ErrAlreadyExists,
@@ -495,17 +529,25 @@ func (d *Driver) Inspect(ctx context.Context, id string) (driver.Sandbox, error)
 // operation by id ever touches a container of someone else's that happens
 // to be called sbx-<id>. It returns the container's id.
 func (d *Driver) own(ctx context.Context, id string) (string, driver.Sandbox, error) {
-	if err := validID(id); err != nil {
+	cid, c, err := d.ownContainer(ctx, id)
+	if err != nil {
 		return "", driver.Sandbox{}, err
+	}
+	return cid, toSandbox(c, d.urlHost), nil
+}
+
+func (d *Driver) ownContainer(ctx context.Context, id string) (string, container.InspectResponse, error) {
+	if err := validID(id); err != nil {
+		return "", container.InspectResponse{}, err
 	}
 	ins, err := d.api.ContainerInspect(ctx, ContainerName(id), client.ContainerInspectOptions{})
 	if err != nil {
-		return "", driver.Sandbox{}, classify(err, "sandbox "+id)
+		return "", container.InspectResponse{}, classify(err, "sandbox "+id)
 	}
 	if ins.Container.Config == nil || ins.Container.Config.Labels[driver.LabelManaged] != "true" {
-		return "", driver.Sandbox{}, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s: container %s is not one of sbx's", id, ContainerName(id)))
+		return "", container.InspectResponse{}, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s: container %s is not one of sbx's", id, ContainerName(id)))
 	}
-	return ins.Container.ID, toSandbox(ins.Container, d.urlHost), nil
+	return ins.Container.ID, ins.Container, nil
 }
 
 // discardOwned removes sbx-<id> if it exists and is sbx's; for clean-up
@@ -572,23 +614,24 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	return classify(err, "stop "+id)
 }
 
-// Kill asks a sandbox to end now; with AutoRemove set the engine then
-// deletes it, which is how `sbx run --rm` exits without waiting for a
-// removal. It sends SIGTERM, not SIGKILL: the engine answers a SIGKILL only
-// once the container is gone (about 200 ms), a SIGTERM at once, and
-// sandboxd ends every process of the sandbox on SIGTERM within
-// milliseconds. A sandbox that failed to go is still labelled for removal
-// and `sbx gc` takes it.
+// Kill implements driver.Killer: it asks a sandbox created with
+// AutoRemove to end now and lets the engine delete it, which is how `sbx
+// run --rm` ends as fast as `docker run --rm`. It sends SIGTERM, not
+// SIGKILL: the engine answers a SIGKILL only once the container is gone
+// (about 200 ms), a SIGTERM at once, and sandboxd ends every process of
+// the sandbox on SIGTERM within milliseconds. The removal finishes in the
+// background; a Create of the same id waits for it (pendingRemoval). A
+// sandbox without AutoRemove is removed.
 func (d *Driver) Kill(ctx context.Context, id string) error {
-	if err := validID(id); err != nil {
-		return err
-	}
-	cid, _, err := d.own(ctx, id)
+	cid, c, err := d.ownContainer(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if c.HostConfig == nil || !c.HostConfig.AutoRemove {
+		return d.Remove(ctx, id)
 	}
 	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
 	if cerrdefs.IsNotFound(err) || (err != nil && strings.Contains(err.Error(), "is not running")) {
@@ -597,11 +640,53 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 	return classify(err, "kill "+id)
 }
 
+// pendingRemoval waits, when the container called name is an sbx sandbox
+// on its way out (auto-removed, and killed or exited), until the engine
+// has deleted it, and reports whether it did: then a Create that found
+// the name taken may try again. A sandbox that is still running after a
+// short grace is someone's, and the name stays taken.
+func (d *Driver) pendingRemoval(ctx context.Context, name string) bool {
+	ins, err := d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return true
+	}
+	c := ins.Container
+	if err != nil || c.Config == nil || c.Config.Labels[driver.LabelManaged] != "true" || c.HostConfig == nil || !c.HostConfig.AutoRemove {
+		return false
+	}
+	// Killed a moment ago, sandboxd takes milliseconds to exit; a running
+	// sandbox that does not stop within the grace was not being removed.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	w := d.api.ContainerWait(wctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+	if c.State != nil && c.State.Running {
+		stopped := d.api.ContainerWait(wctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		select {
+		case <-stopped.Result:
+		case err := <-stopped.Error:
+			if !cerrdefs.IsNotFound(err) {
+				return false
+			}
+			return true
+		}
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	select {
+	case <-w.Result:
+		return true
+	case err := <-w.Error:
+		if cerrdefs.IsNotFound(err) {
+			return true
+		}
+		// The first wait shared the grace's deadline; wait for the
+		// removal itself with a bound of its own.
+		return d.waitRemoved(rctx, c.ID) == nil
+	}
+}
+
 // Remove implements driver.Driver.
 func (d *Driver) Remove(ctx context.Context, id string) error {
-	if err := validID(id); err != nil {
-		return err
-	}
 	// A container named sbx-<id> that sbx did not make is not removed:
 	// for sbx it does not exist.
 	cid, _, err := d.own(ctx, id)
@@ -615,11 +700,26 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
-	// A removal already under way (AutoRemove after a kill) is success.
-	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
-		return nil
+	// A removal already under way (AutoRemove after a kill) is waited
+	// for: the name is free when Remove returns.
+	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "in progress") {
+		return d.waitRemoved(ctx, cid)
 	}
 	return classify(err, "remove "+id)
+}
+
+// waitRemoved returns once the engine has deleted container cid.
+func (d *Driver) waitRemoved(ctx context.Context, cid string) error {
+	w := d.api.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+	select {
+	case <-w.Result:
+		return nil
+	case err := <-w.Error:
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return classify(err, "waiting for the removal of "+cid)
+	}
 }
 
 // Pause implements driver.Pauser with the engine's cgroup freezer: every

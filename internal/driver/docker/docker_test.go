@@ -45,9 +45,23 @@ func newDriver(t *testing.T) *Driver {
 func TestConformance(t *testing.T) {
 	d := newDriver(t)
 	drivertest.Run(t, func(t *testing.T) driver.Driver { return d }, drivertest.Options{
+		Name:       "docker",
 		Image:      testImage(),
 		Concurrent: 5,
 	})
+}
+
+// The capabilities callers rely on are declared, and only those.
+func TestCapabilities(t *testing.T) {
+	d, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got := strings.Join(driver.CapabilitiesOf(d).Names(), ",")
+	if want := "pause,restart,kill,prune,images,build,describe"; got != want {
+		t.Errorf("capabilities = %s, want %s", got, want)
+	}
 }
 
 func TestValidID(t *testing.T) {

@@ -192,3 +192,8 @@ func (d *Driver) PruneVolumes(ctx context.Context, minAge time.Duration, dryRun 
 	}
 	return out, errors.Join(errs...)
 }
+
+// Prune implements driver.Pruner: the sandboxd volumes of earlier builds.
+func (d *Driver) Prune(ctx context.Context, o driver.PruneOptions) ([]string, error) {
+	return d.PruneVolumes(ctx, o.MinAge, o.DryRun)
+}

@@ -34,6 +34,9 @@ import (
 // Options adapt the suite to a driver. Zero values suit a driver that
 // needs nothing in the Spec beyond an ID.
 type Options struct {
+	// Name is the driver's name, which every Sandbox it returns must
+	// carry in Sandbox.Driver.
+	Name string
 	// Image and Prebuilt go into every Spec (container drivers).
 	Image    string
 	Prebuilt bool
@@ -95,30 +98,42 @@ type suite struct {
 
 // Run runs the suite. newDriver is called once per subtest.
 func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options) {
+	if opts.Name == "" {
+		t.Fatal("drivertest: Options.Name is required")
+	}
 	s := &suite{opts: opts.withDefaults(), newDriver: newDriver, runID: "run-" + randomHex(6)}
+	// A capability's cases run only where the driver declares it; where
+	// it does not, they are reported as skipped with the reason.
 	for _, tc := range []struct {
 		name string
-		fn   func(*testing.T, context.Context, driver.Driver)
+		// needs is the capability the case tests; "" is the core.
+		needs string
+		fn    func(*testing.T, context.Context, driver.Driver)
 	}{
-		{"Create", s.testCreate},
-		{"Run", s.testRun},
-		{"Files", s.testFiles},
-		{"Env", s.testEnv},
-		{"DuplicateID", s.testDuplicateID},
-		{"InspectList", s.testInspectList},
-		{"StopStart", s.testStopStart},
-		{"PauseResume", s.testPauseResume},
-		{"Remove", s.testRemove},
-		{"NotFound", s.testNotFound},
-		{"BrokenStart", s.testBrokenStart},
-		{"Logs", s.testLogs},
-		{"Concurrent", s.testConcurrent},
+		{"Create", "", s.testCreate},
+		{"Run", "", s.testRun},
+		{"Files", "", s.testFiles},
+		{"Env", "", s.testEnv},
+		{"DuplicateID", "", s.testDuplicateID},
+		{"InspectList", "", s.testInspectList},
+		{"StopStart", "restart", s.testStopStart},
+		{"PauseResume", "pause", s.testPauseResume},
+		{"Kill", "kill", s.testKill},
+		{"Remove", "", s.testRemove},
+		{"NotFound", "", s.testNotFound},
+		{"BrokenStart", "", s.testBrokenStart},
+		{"Logs", "", s.testLogs},
+		{"Concurrent", "", s.testConcurrent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			d := s.newDriver(t)
+			if tc.needs != "" && !slices.Contains(driver.CapabilitiesOf(d).Names(), tc.needs) {
+				t.Skipf("%s does not declare the %q capability", s.opts.Name, tc.needs)
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), s.opts.Timeout)
 			defer cancel()
-			tc.fn(t, ctx, s.newDriver(t))
+			tc.fn(t, ctx, d)
 		})
 	}
 }
@@ -222,8 +237,8 @@ func answersNot(t *testing.T, ctx context.Context, sb driver.Sandbox) {
 
 func (s *suite) testCreate(t *testing.T, ctx context.Context, d driver.Driver) {
 	sb := create(t, ctx, d, s.spec(t, newID()))
-	if sb.Driver != d.Name() {
-		t.Errorf("Sandbox.Driver = %q, want %q", sb.Driver, d.Name())
+	if sb.Driver != s.opts.Name {
+		t.Errorf("Sandbox.Driver = %q, want %q", sb.Driver, s.opts.Name)
 	}
 	if sb.Created.IsZero() {
 		t.Error("Sandbox.Created is zero")
@@ -404,7 +419,8 @@ func (s *suite) testStopStart(t *testing.T, ctx context.Context, d driver.Driver
 	mustRun(t, ctx, client(sb), "echo kept > dt-persist")
 
 	start := time.Now()
-	if err := d.Stop(ctx, spec.ID, 10*time.Second); err != nil {
+	r := driver.CapabilitiesOf(d).Restart
+	if err := r.Stop(ctx, spec.ID, 10*time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
 	t.Logf("Stop: %v", time.Since(start).Round(time.Millisecond))
@@ -418,7 +434,7 @@ func (s *suite) testStopStart(t *testing.T, ctx context.Context, d driver.Driver
 	answersNot(t, ctx, sb)
 
 	start = time.Now()
-	sb2, err := d.Start(ctx, spec.ID)
+	sb2, err := r.Start(ctx, spec.ID)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -439,10 +455,7 @@ func (s *suite) testStopStart(t *testing.T, ctx context.Context, d driver.Driver
 }
 
 func (s *suite) testPauseResume(t *testing.T, ctx context.Context, d driver.Driver) {
-	p, ok := d.(driver.Pauser)
-	if !ok {
-		t.Skipf("%s does not implement driver.Pauser", d.Name())
-	}
+	p := driver.CapabilitiesOf(d).Pause
 	if s.opts.SkipPause != "" {
 		t.Skip(s.opts.SkipPause)
 	}
@@ -493,11 +506,15 @@ func (s *suite) testPauseResume(t *testing.T, ctx context.Context, d driver.Driv
 		t.Errorf("the shell's variable after resume is %q, want %q: the shell was restarted", out, token)
 	}
 
-	// A paused sandbox can be stopped.
+	// A paused sandbox can be stopped (where sandboxes can be stopped).
+	r := driver.CapabilitiesOf(d).Restart
+	if r == nil {
+		return
+	}
 	if err := p.Pause(ctx, spec.ID); err != nil {
 		t.Fatalf("second Pause: %v", err)
 	}
-	if err := d.Stop(ctx, spec.ID, 5*time.Second); err != nil {
+	if err := r.Stop(ctx, spec.ID, 5*time.Second); err != nil {
 		t.Fatalf("Stop while paused: %v", err)
 	}
 	if got, err := d.Inspect(ctx, spec.ID); err != nil || got.State != driver.StateStopped {
@@ -567,6 +584,43 @@ func (s *suite) testRemove(t *testing.T, ctx context.Context, d driver.Driver) {
 	}
 }
 
+// testKill: a sandbox made for auto-removal is ended by Kill and goes by
+// itself, and its id can be used again at once (`sbx run --rm` twice with one name).
+func (s *suite) testKill(t *testing.T, ctx context.Context, d driver.Driver) {
+	k := driver.CapabilitiesOf(d).Kill
+	spec := s.spec(t, newID())
+	spec.AutoRemove = true
+	for round := range 3 {
+		create(t, ctx, d, spec)
+		start := time.Now()
+		if err := k.Kill(ctx, spec.ID); err != nil {
+			t.Fatalf("round %d: Kill: %v", round, err)
+		}
+		t.Logf("Kill: %v", time.Since(start).Round(time.Millisecond))
+	}
+	// The last one is gone by itself.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := d.Inspect(ctx, spec.ID)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a killed auto-removed sandbox is still there after 30 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Kill of a sandbox without AutoRemove removes it all the same.
+	spec.AutoRemove = false
+	create(t, ctx, d, spec)
+	if err := k.Kill(ctx, spec.ID); err != nil {
+		t.Fatalf("Kill without AutoRemove: %v", err)
+	}
+	if _, err := d.Inspect(ctx, spec.ID); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("Inspect after Kill without AutoRemove: %v, want ErrNotFound", err)
+	}
+}
+
 func (s *suite) testNotFound(t *testing.T, ctx context.Context, d driver.Driver) {
 	id := newID()
 	if err := d.Remove(ctx, id); err != nil {
@@ -575,16 +629,24 @@ func (s *suite) testNotFound(t *testing.T, ctx context.Context, d driver.Driver)
 	if _, err := d.Inspect(ctx, id); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Inspect: %v, want ErrNotFound", err)
 	}
-	if _, err := d.Start(ctx, id); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Errorf("Start: %v, want ErrNotFound", err)
+	caps := driver.CapabilitiesOf(d)
+	if r := caps.Restart; r != nil {
+		if _, err := r.Start(ctx, id); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("Start: %v, want ErrNotFound", err)
+		}
+		if err := r.Stop(ctx, id, time.Second); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("Stop: %v, want ErrNotFound", err)
+		}
 	}
-	if err := d.Stop(ctx, id, time.Second); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Errorf("Stop: %v, want ErrNotFound", err)
+	if k := caps.Kill; k != nil {
+		if err := k.Kill(ctx, id); err != nil {
+			t.Errorf("Kill of an id never created: %v, want nil", err)
+		}
 	}
 	if err := d.Logs(ctx, id, io.Discard, 0); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Logs: %v, want ErrNotFound", err)
 	}
-	if p, ok := d.(driver.Pauser); ok {
+	if p := caps.Pause; p != nil {
 		if err := p.Pause(ctx, id); !errors.Is(err, errdefs.ErrNotFound) {
 			t.Errorf("Pause: %v, want ErrNotFound", err)
 		}

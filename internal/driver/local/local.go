@@ -125,8 +125,8 @@ func defaultStateDir() (string, error) {
 	return filepath.Join(home, ".local", "state", "sbx", "local"), nil
 }
 
-// Name returns "local".
-func (d *Driver) Name() string { return Name }
+// Traits implements driver.TraitsReporter: a local sandbox is the host.
+func (d *Driver) Traits() driver.Traits { return driver.Traits{HostFilesystem: true} }
 
 // StateDir is where the driver keeps its sandboxes' records.
 func (d *Driver) StateDir() string { return d.dir }

@@ -99,7 +99,16 @@ func newDriver(t *testing.T, stateDir string) *Driver {
 }
 
 func TestConformance(t *testing.T) {
-	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t, "") }, drivertest.Options{})
+	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t, "") }, drivertest.Options{Name: Name})
+}
+
+// A local sandbox is the host: that is a trait, and it cannot be killed
+// faster than removed, nor has it images.
+func TestCapabilities(t *testing.T) {
+	got := strings.Join(driver.CapabilitiesOf(newDriver(t, "")).Names(), ",")
+	if want := "pause,restart,host-filesystem"; got != want {
+		t.Errorf("capabilities = %s, want %s", got, want)
+	}
 }
 
 func mustCreate(t *testing.T, d *Driver, spec driver.Spec) driver.Sandbox {

@@ -26,8 +26,11 @@ type ResolveOptions struct {
 	// or else the newest image labelled dev.sbx.kind=base; when it is set,
 	// only that image is considered.
 	BootstrapTag string
-	Progress     io.Writer
-	Logger       *slog.Logger
+	// Failures, when set, remembers images that could not be pulled, so a
+	// machine without a registry does not try again on every run.
+	Failures *PullFailures
+	Progress io.Writer
+	Logger   *slog.Logger
 }
 
 // Resolved is the image a sandbox starts from.
@@ -62,7 +65,7 @@ func Resolve(ctx context.Context, api API, opts ResolveOptions) (Resolved, error
 		if err := checkRef("runtime image", ref); err != nil {
 			return Resolved{}, err
 		}
-		res, err := presentOrPulled(ctx, api, ref, w)
+		res, err := presentOrPulled(ctx, api, ref, w, opts.Failures)
 		if err != nil {
 			if reason, ok := unpullable(err); ok {
 				return Resolved{}, errdefs.Wrap(errdefs.ErrNotFound,
@@ -82,7 +85,7 @@ func Resolve(ctx context.Context, api API, opts ResolveOptions) (Resolved, error
 	if err := checkRef("base image", base); err != nil {
 		return Resolved{}, err
 	}
-	res, err := presentOrPulled(ctx, api, base, w)
+	res, err := presentOrPulled(ctx, api, base, w, opts.Failures)
 	if err == nil {
 		log.Debug("resolved base image", "ref", base, "id", res.ID)
 		return Resolved{Ref: base, ID: res.ID}, nil
@@ -100,7 +103,7 @@ func Resolve(ctx context.Context, api API, opts ResolveOptions) (Resolved, error
 			"image %s is not present and cannot be pulled (%s). Without a registry, build a base image offline with `sbx image bootstrap` (it is then used automatically), or set SANDBOX_BASE_CONTAINER_IMAGE to a local image (see `docker images`)",
 			base, reason), err)
 	}
-	note := fmt.Sprintf("base image %s is not present and cannot be pulled (%s); using the bootstrapped image %s", base, reason, fb.Ref)
+	note := fmt.Sprintf("base image %s is not present and cannot be pulled (%s); using the bootstrapped image %s (set SANDBOX_BASE_CONTAINER_IMAGE=%s to skip this attempt)", base, reason, fb.Ref, fb.Ref)
 	log.Info("using the bootstrapped image instead of the base image", "base", base, "image", fb.Ref, "reason", reason)
 	fmt.Fprintf(w, "[image] %s\n", note)
 	return Resolved{Ref: fb.Ref, ID: fb.ID, Note: note}, nil
@@ -126,16 +129,25 @@ func unpullable(err error) (string, bool) {
 // presentOrPulled inspects ref, pulling it first when it is missing. An
 // image that cannot be pulled is *errUnpullable; cancellation and an
 // engine that does not answer are returned as they are.
-func presentOrPulled(ctx context.Context, api API, ref string, w io.Writer) (client.ImageInspectResult, error) {
+func presentOrPulled(ctx context.Context, api API, ref string, w io.Writer, failures *PullFailures) (client.ImageInspectResult, error) {
 	res, ok, err := inspect(ctx, api, ref)
-	if err != nil || ok {
+	if err != nil {
 		return res, err
+	}
+	if ok {
+		failures.Forget(ref)
+		return res, nil
+	}
+	if reason, at, ok := failures.Recent(ref); ok {
+		return res, &errUnpullable{reason: fmt.Sprintf("%s; not tried again since %s", reason, at.Format("15:04"))}
 	}
 	if perr := pull(ctx, api, ref, w); perr != nil {
 		if fatal := fatalPullError(ref, perr); fatal != nil {
 			return res, fatal
 		}
-		return res, &errUnpullable{reason: pullReason(perr), cause: perr}
+		reason := pullReason(perr)
+		failures.Record(ref, reason)
+		return res, &errUnpullable{reason: reason, cause: perr}
 	}
 	res, ok, err = inspect(ctx, api, ref)
 	if err == nil && !ok {

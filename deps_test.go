@@ -1,0 +1,77 @@
+package sbx_test
+
+import (
+	"os"
+	osexec "os/exec"
+	"strings"
+	"testing"
+)
+
+// goListDeps is every package pkg links.
+func goListDeps(t *testing.T, pkg string) []string {
+	t.Helper()
+	cmd := osexec.Command("go", "list", "-deps", pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// goListImports is what pkg imports directly.
+func goListImports(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := osexec.Command("go", "list", "-f", `{{join .Imports " "}}`, pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -f .Imports %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestSDKDeps keeps the SDK what an SDK user pays for: the Docker and
+// local drivers through the backend registry, never a driver named
+// directly, and no Kubernetes, Modal or database client unless a program
+// links that driver in itself (Options.Drivers).
+func TestSDKDeps(t *testing.T) {
+	forbidden := map[string]string{
+		"k8s.io/":                "Kubernetes is linked only by programs that ask for it",
+		"sigs.k8s.io/":           "Kubernetes is linked only by programs that ask for it",
+		"github.com/modal-labs/": "Modal is linked only by programs that ask for it",
+		"database/sql":           "state lives in sandbox-api",
+		"github.com/jackc/":      "state lives in sandbox-api",
+		"modernc.org/sqlite":     "state lives in sandbox-api",
+		"github.com/spf13/":      "the CLI's flag library is the CLI's",
+	}
+	for _, pkg := range goListDeps(t, "github.com/sbx-dev/sbx") {
+		for prefix, why := range forbidden {
+			if pkg == prefix || strings.HasPrefix(pkg, prefix) {
+				t.Errorf("the SDK links %s: %s", pkg, why)
+			}
+		}
+	}
+	// The SDK reaches drivers through the registry only.
+	for _, pkg := range goListImports(t, "github.com/sbx-dev/sbx") {
+		if strings.HasPrefix(pkg, "github.com/sbx-dev/sbx/internal/driver/") || strings.HasPrefix(pkg, "github.com/moby/") {
+			t.Errorf("the SDK imports %s directly; drivers are chosen by internal/backend", pkg)
+		}
+	}
+}
+
+// TestWireDeps keeps the public wire packages to the standard library, so
+// any Go program (a test harness, an agent) can use them without pulling
+// in sbx's host side.
+func TestWireDeps(t *testing.T) {
+	for _, wire := range []string{"github.com/sbx-dev/sbx/sandboxapi"} {
+		for _, pkg := range goListDeps(t, wire) {
+			if pkg == wire {
+				continue
+			}
+			// The standard library's import paths have no dot in their
+			// first element.
+			if first, _, _ := strings.Cut(pkg, "/"); strings.Contains(first, ".") {
+				t.Errorf("%s links %s; wire packages use the standard library only", wire, pkg)
+			}
+		}
+	}
+}

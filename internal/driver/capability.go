@@ -1,0 +1,180 @@
+package driver
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Pauser freezes a sandbox with its processes kept (Docker's cgroup
+// freezer, SIGSTOP of a process tree), which is better than OpenHands'
+// stop/start: nothing restarts and no shell state is lost.
+type Pauser interface {
+	Pause(ctx context.Context, id string) error
+	// Resume thaws the sandbox and waits until it answers.
+	Resume(ctx context.Context, id string) (Sandbox, error)
+}
+
+// Restarter stops a sandbox and starts it again later with the files of
+// its own filesystem kept (Docker's stop/start). A driver whose sandboxes
+// lose their files when they stop (a Pod without a volume, a Modal
+// sandbox) does not have it.
+type Restarter interface {
+	// Stop ends a sandbox's processes, giving them grace before a kill.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Start starts a stopped sandbox again and waits until it answers.
+	Start(ctx context.Context, id string) (Sandbox, error)
+}
+
+// Killer ends a sandbox created with Spec.AutoRemove faster than Remove
+// can: the engine deletes it as it exits. The removal may finish after
+// Kill returns, but the id is free at once: a Create of the same id waits
+// for it. A sandbox without AutoRemove is removed.
+type Killer interface {
+	Kill(ctx context.Context, id string) error
+}
+
+// Pruner removes what a driver keeps besides sandboxes (Docker: the
+// sandboxd volumes of earlier sbx builds) once nothing uses it.
+type Pruner interface {
+	Prune(ctx context.Context, o PruneOptions) ([]string, error)
+}
+
+// PruneOptions tune Prune.
+type PruneOptions struct {
+	// MinAge keeps what is younger, so a build in use right now is safe.
+	MinAge time.Duration
+	DryRun bool
+}
+
+// ImageResolver picks the image a sandbox starts from, from the images the
+// driver was configured with (runtime_container_image,
+// base_container_image, runtime_extra_deps) or override, and fills
+// Spec.Image and Spec.Prebuilt. Drivers without images (local) lack it.
+type ImageResolver interface {
+	ResolveImage(ctx context.Context, override string) (Image, error)
+}
+
+// Image is an image a driver can start sandboxes from.
+type Image struct {
+	Ref string
+	ID  string
+	// Prebuilt is true when sandboxd is already in the image (built by
+	// ImageBuilder), so nothing needs injecting.
+	Prebuilt bool
+	// Kind is sbx's label for how the image was made ("bootstrap",
+	// "runtime"), "" for others.
+	Kind    string
+	Tags    []string
+	Base    string
+	Created time.Time
+	Size    int64
+	Labels  map[string]string
+	// Reused is true when an image with the same inputs already existed.
+	Reused bool
+}
+
+// ImageBuilder makes images ahead of time (`sbx image`).
+type ImageBuilder interface {
+	// BuildImage makes base + sandboxd + extra deps, reusing an image of
+	// the same inputs.
+	BuildImage(ctx context.Context, o BuildOptions) (Image, error)
+	// BootstrapImage makes a base image without any registry.
+	BootstrapImage(ctx context.Context, o BootstrapOptions) (Image, error)
+	// Images lists the images sbx made.
+	Images(ctx context.Context) ([]Image, error)
+}
+
+// BuildOptions say what ImageBuilder.BuildImage makes.
+type BuildOptions struct {
+	Base      string
+	ExtraDeps string
+	Tags      []string
+	Force     bool
+	Progress  io.Writer
+}
+
+// BootstrapOptions say what ImageBuilder.BootstrapImage makes.
+type BootstrapOptions struct {
+	Tag      string
+	Suite    string
+	Mirror   string
+	Packages []string
+	Force    bool
+	Progress io.Writer
+}
+
+// Describer reports what the driver runs on, for `sbx version`.
+type Describer interface {
+	// Engine describes the engine; an unreachable one is ErrUnavailable.
+	Engine(ctx context.Context) (EngineInfo, error)
+}
+
+// EngineInfo names what a driver runs sandboxes on.
+type EngineInfo struct {
+	Name       string // "docker"
+	Version    string
+	APIVersion string
+}
+
+// Traits are facts about a driver's sandboxes that change what sbx does
+// around them, not calls it makes.
+type Traits struct {
+	// HostFilesystem: the sandbox runs on the host's own filesystem (the
+	// local driver). Its working directory is the host workspace itself,
+	// there is nothing to mount, and the shell's home is the user's own:
+	// sbx must not write ~/.bashrc or the git identity there.
+	HostFilesystem bool
+}
+
+// TraitsReporter is implemented by drivers whose Traits are not all zero.
+type TraitsReporter interface {
+	Traits() Traits
+}
+
+// Capabilities are what a driver can do beyond the core, each nil where it
+// cannot. CapabilitiesOf is the one place that looks.
+type Capabilities struct {
+	Pause    Pauser
+	Restart  Restarter
+	Kill     Killer
+	Prune    Pruner
+	Images   ImageResolver
+	Build    ImageBuilder
+	Describe Describer
+	Traits   Traits
+}
+
+// CapabilitiesOf discovers what d can do.
+func CapabilitiesOf(d Driver) Capabilities {
+	var c Capabilities
+	c.Pause, _ = d.(Pauser)
+	c.Restart, _ = d.(Restarter)
+	c.Kill, _ = d.(Killer)
+	c.Prune, _ = d.(Pruner)
+	c.Images, _ = d.(ImageResolver)
+	c.Build, _ = d.(ImageBuilder)
+	c.Describe, _ = d.(Describer)
+	if t, ok := d.(TraitsReporter); ok {
+		c.Traits = t.Traits()
+	}
+	return c
+}
+
+// Names lists the capabilities present, for messages and `sbx version`.
+func (c Capabilities) Names() []string {
+	var n []string
+	for _, x := range []struct {
+		name string
+		ok   bool
+	}{
+		{"pause", c.Pause != nil}, {"restart", c.Restart != nil}, {"kill", c.Kill != nil},
+		{"prune", c.Prune != nil}, {"images", c.Images != nil}, {"build", c.Build != nil},
+		{"describe", c.Describe != nil}, {"host-filesystem", c.Traits.HostFilesystem},
+	} {
+		if x.ok {
+			n = append(n, x.name)
+		}
+	}
+	return n
+}
