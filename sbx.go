@@ -3,10 +3,16 @@
 // config.toml); the sandbox speaks OpenHands' action protocol through an
 // embedded *sandboxapi.Client.
 //
-//	sb, err := sbx.Start(ctx, sbx.CreateOptions{})
+//	sb, err := sbx.Start(ctx, sbx.CreateOptions{Remove: true})
 //	if err != nil { ... }
 //	defer sb.Close(context.Background())
-//	out, code, err := sb.Exec(ctx, "echo hi")
+//	out, code, err := sb.Exec(ctx, "echo hi", 0)
+//
+// (Example, which runs as a test, is the same program.) Drivers are
+// reached through internal/backend: docker and local are always there;
+// others are linked in with Options.Drivers. sandboxd, the server put into
+// every sandbox, is found as the CLI finds it: $SBX_SANDBOXD, a sandboxd
+// beside the running program, or built once with the Go toolchain.
 package sbx
 
 import (

@@ -6,8 +6,9 @@ import (
 	"math"
 	"math/big"
 	"slices"
-	"strconv"
 	"strings"
+
+	units "github.com/docker/go-units"
 )
 
 // DockerLimits is the subset of docker-py's containers.run arguments sbx
@@ -183,56 +184,33 @@ func byteSize(v any, allowUnlimited bool) (int64, error) {
 	return n, nil
 }
 
-func parseBytes(s string) (int64, error) {
-	orig := s
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "-1" {
-		return -1, nil
+// ParseSize reads a size as docker does (units.RAMInBytes: 512m, 4g,
+// 1.5GiB, powers of 1024). It is the one size parser of sbx: the
+// docker_runtime_kwargs limits and the CLI's --memory both use it.
+func ParseSize(s string) (int64, error) {
+	n, err := units.RAMInBytes(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a size like 512m or 4g (units b, k, m, g, t)", s)
 	}
-	// "4gb" means "4g"; "100b" keeps its b as the unit.
-	if len(s) >= 2 && s[len(s)-1] == 'b' && s[len(s)-2] >= 'a' && s[len(s)-2] <= 'z' {
-		s = s[:len(s)-1]
+	switch {
+	case n < 0:
+		// RAMInBytes does not check the float-to-int64 conversion, which
+		// wraps a size past 8 EiB to a negative number.
+		return 0, fmt.Errorf("%q is too large", s)
+	case n == 0:
+		return 0, fmt.Errorf("%q: want a positive size like 512m or 4g", s)
 	}
-	mult := float64(1)
-	if s != "" {
-		switch s[len(s)-1] {
-		case 'b':
-			s = s[:len(s)-1]
-		case 'k':
-			mult, s = 1<<10, s[:len(s)-1]
-		case 'm':
-			mult, s = 1<<20, s[:len(s)-1]
-		case 'g':
-			mult, s = 1<<30, s[:len(s)-1]
-		}
-	}
-	if !decimalNumber(s) {
-		return 0, fmt.Errorf("%q: want a size like 512m or 4g (units b, k, m, g)", orig)
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f*mult >= math.MaxInt64 {
-		return 0, fmt.Errorf("%q is too large", orig)
-	}
-	return int64(f * mult), nil
+	return n, nil
 }
 
-// decimalNumber accepts digits with at most one decimal point, which is
-// all docker-py's sizes need; ParseFloat alone would also take "inf" and
-// "1e9".
-func decimalNumber(s string) bool {
-	digits, dots := 0, 0
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			digits++
-		case r == '.':
-			dots++
-		default:
-			return false
-		}
+// parseBytes is ParseSize plus docker's -1, "no limit".
+func parseBytes(s string) (int64, error) {
+	if strings.TrimSpace(s) == "-1" {
+		return -1, nil
 	}
-	return digits > 0 && dots <= 1
+	return ParseSize(s)
 }
+
 
 func validCpuset(s string) bool {
 	if s == "" {

@@ -3,8 +3,6 @@ package shell
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/reaper"
 )
 
@@ -86,11 +85,7 @@ type Starter interface {
 	Start(cmd *exec.Cmd) (<-chan reaper.Status, error)
 }
 
-func newNonce() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newNonce() string { return ids.New(8) }
 
 // ps1 builds the prompt: an OSC sequence, invisible on any terminal, that
 // carries the metadata OpenHands reads from its PS1 JSON block. Everything

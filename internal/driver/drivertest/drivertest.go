@@ -14,8 +14,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	randid "github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
@@ -101,7 +100,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 	if opts.Name == "" {
 		t.Fatal("drivertest: Options.Name is required")
 	}
-	s := &suite{opts: opts.withDefaults(), newDriver: newDriver, runID: "run-" + randomHex(6)}
+	s := &suite{opts: opts.withDefaults(), newDriver: newDriver, runID: "run-" + randid.New(6)}
 	// A capability's cases run only where the driver declares it; where
 	// it does not, they are reported as skipped with the reason.
 	for _, tc := range []struct {
@@ -138,13 +137,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 	}
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func newID() string { return "dt-" + randomHex(5) }
+func newID() string { return "dt-" + randid.New(5) }
 
 // spec is a Spec for a new sandbox of this suite.
 func (s *suite) spec(t *testing.T, id string) driver.Spec {
@@ -299,7 +292,7 @@ func (s *suite) testFiles(t *testing.T, ctx context.Context, d driver.Driver) {
 	}
 
 	// Upload, seen by the shell, and Download.
-	payload := []byte("uploaded " + randomHex(8))
+	payload := []byte("uploaded " + randid.New(8))
 	if _, err := c.Upload(ctx, dir, "dt-upload.bin", bytes.NewReader(payload), false); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
@@ -366,7 +359,7 @@ func (s *suite) testDuplicateID(t *testing.T, ctx context.Context, d driver.Driv
 
 func (s *suite) testInspectList(t *testing.T, ctx context.Context, d driver.Driver) {
 	spec := s.spec(t, newID())
-	mine := "mine-" + randomHex(6)
+	mine := "mine-" + randid.New(6)
 	spec.Labels["dev.sbx.drivertest.case"] = mine
 	spec.Labels["dev.sbx.drivertest.note"] = "a value with spaces"
 	sb := create(t, ctx, d, spec)
@@ -391,7 +384,7 @@ func (s *suite) testInspectList(t *testing.T, ctx context.Context, d driver.Driv
 	if len(list) != 1 || list[0].ID != spec.ID || list[0].State != driver.StateRunning {
 		t.Errorf("List by our labels = %v, want exactly %s, running", ids(list), spec.ID)
 	}
-	list, err = d.List(ctx, map[string]string{"dev.sbx.drivertest.case": "other-" + randomHex(6)})
+	list, err = d.List(ctx, map[string]string{"dev.sbx.drivertest.case": "other-" + randid.New(6)})
 	if err != nil || len(list) != 0 {
 		t.Errorf("List by a label nobody has = %v, %v; want none", ids(list), err)
 	}
@@ -462,7 +455,7 @@ func (s *suite) testPauseResume(t *testing.T, ctx context.Context, d driver.Driv
 	spec := s.spec(t, newID())
 	sb := create(t, ctx, d, spec)
 	c := client(sb)
-	token := randomHex(6)
+	token := randid.New(6)
 	mustRun(t, ctx, c, "export DT_PAUSE="+token)
 	// A ticker in the background, writing the sandbox's clock, which is
 	// the host's: after the pause, no tick may fall inside it. nohup and a

@@ -12,8 +12,6 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +31,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 )
 
@@ -133,12 +132,6 @@ func (d *Driver) StateDir() string { return d.dir }
 
 func checkID(id string) error { return driver.CheckID(id) }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b) // never fails (crypto/rand since Go 1.24)
-	return hex.EncodeToString(b)
-}
-
 // Create starts sandboxd for spec and returns once it answers /alive.
 //
 // Fields that need isolation the host cannot give (Image, Mounts,
@@ -147,7 +140,7 @@ func randomHex(n int) string {
 // works with either runtime. The user is always the current one.
 func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, error) {
 	if spec.ID == "" {
-		spec.ID = randomHex(8)
+		spec.ID = ids.New(8)
 	}
 	id := spec.ID
 	if err := checkID(id); err != nil {
@@ -172,7 +165,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 
 	st := state{
 		ID:      id,
-		Token:   randomHex(16),
+		Token:   ids.Token(),
 		Created: time.Now().UTC(),
 		Labels:  map[string]string{},
 		User:    name,

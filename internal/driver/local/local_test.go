@@ -19,6 +19,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/driver/drivertest"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/sandboxapi"
 	"golang.org/x/sys/unix"
@@ -146,7 +147,7 @@ func lastLine(s string) string { return s[strings.LastIndexByte(s, '\n')+1:] }
 // able to stop, restart and remove it.
 func TestOutlivesCreator(t *testing.T) {
 	dir := t.TempDir()
-	id := "outlive-" + randomHex(4)
+	id := "outlive-" + ids.New(4)
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir+":"+id, sandboxdbin.EnvPath+"="+sandboxdPath)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -182,7 +183,7 @@ func TestOutlivesCreator(t *testing.T) {
 // the same state dir takes over.
 func TestSurvivesDriver(t *testing.T) {
 	dir := t.TempDir()
-	id := "drop-" + randomHex(4)
+	id := "drop-" + ids.New(4)
 	func() {
 		d := newDriver(t, dir)
 		if _, err := d.Create(t.Context(), driver.Spec{ID: id, Labels: map[string]string{"k": "v"}}); err != nil {
@@ -205,7 +206,7 @@ func TestSurvivesDriver(t *testing.T) {
 // Stop nor Remove may signal that process.
 func TestPIDReuse(t *testing.T) {
 	d := newDriver(t, "")
-	id := "reuse-" + randomHex(4)
+	id := "reuse-" + ids.New(4)
 	mustCreate(t, d, driver.Spec{ID: id})
 	if err := d.Stop(t.Context(), id, time.Second); err != nil {
 		t.Fatal(err)
@@ -247,7 +248,7 @@ func TestPIDReuse(t *testing.T) {
 func TestWorkspace(t *testing.T) {
 	d := newDriver(t, "")
 	t.Run("temporary", func(t *testing.T) {
-		id := "tmpws-" + randomHex(4)
+		id := "tmpws-" + ids.New(4)
 		sb := mustCreate(t, d, driver.Spec{ID: id})
 		wd := runIn(t, sb, "pwd")
 		if !strings.HasPrefix(filepath.Base(wd), "sbx-workspace-"+id+"-") {
@@ -262,7 +263,7 @@ func TestWorkspace(t *testing.T) {
 		}
 	})
 	t.Run("given", func(t *testing.T) {
-		id := "givenws-" + randomHex(4)
+		id := "givenws-" + ids.New(4)
 		wd := filepath.Join(t.TempDir(), "new", "dir")
 		sb := mustCreate(t, d, driver.Spec{ID: id, WorkDir: wd})
 		if got := runIn(t, sb, "pwd"); got != wd {
@@ -277,7 +278,7 @@ func TestWorkspace(t *testing.T) {
 		}
 	})
 	t.Run("failed create", func(t *testing.T) {
-		id := "failws-" + randomHex(4)
+		id := "failws-" + ids.New(4)
 		_, err := d.Create(t.Context(), driver.Spec{ID: id, Plugins: []string{"nonexistent"}})
 		if err == nil {
 			d.Remove(t.Context(), id)
@@ -300,7 +301,7 @@ func TestWorkspace(t *testing.T) {
 // stopping a container would.
 func TestStopKillsEscapees(t *testing.T) {
 	d := newDriver(t, "")
-	id := "escape-" + randomHex(4)
+	id := "escape-" + ids.New(4)
 	sb := mustCreate(t, d, driver.Spec{ID: id})
 	// setsid forks when run as a job (a group leader), so the pid comes
 	// from inside the new session.
@@ -377,7 +378,7 @@ func countCmdline(t *testing.T, cmd string) int {
 // stopped: a job the agent stopped itself stays stopped.
 func TestPauseLeavesStoppedJobs(t *testing.T) {
 	d := newDriver(t, "")
-	id := "jobs-" + randomHex(4)
+	id := "jobs-" + ids.New(4)
 	sb := mustCreate(t, d, driver.Spec{ID: id})
 	pid, err := strconv.Atoi(lastLine(runIn(t, sb, "sleep 1000 >/dev/null 2>&1 & echo $!")))
 	if err != nil {
@@ -409,14 +410,14 @@ func TestPauseLeavesStoppedJobs(t *testing.T) {
 func TestClaim(t *testing.T) {
 	d := newDriver(t, "")
 	// The remains of a Create that crashed before writing its state.
-	id := "stale-" + randomHex(4)
+	id := "stale-" + ids.New(4)
 	if err := os.MkdirAll(d.sandboxDir(id), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, d, driver.Spec{ID: id})
 
 	// A Create in progress elsewhere holds the lock.
-	busy := "busy-" + randomHex(4)
+	busy := "busy-" + ids.New(4)
 	if err := os.MkdirAll(d.sandboxDir(busy), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +460,7 @@ func TestInvalidID(t *testing.T) {
 
 func TestAutoRemove(t *testing.T) {
 	d := newDriver(t, "")
-	id := "autorm-" + randomHex(4)
+	id := "autorm-" + ids.New(4)
 	sb := mustCreate(t, d, driver.Spec{ID: id, AutoRemove: true})
 	wd := runIn(t, sb, "pwd")
 	if err := d.Stop(t.Context(), id, time.Second); err != nil {
@@ -473,7 +474,7 @@ func TestAutoRemove(t *testing.T) {
 	}
 
 	// sandboxd dying on its own: removed at the next look.
-	id = "autorm2-" + randomHex(4)
+	id = "autorm2-" + ids.New(4)
 	mustCreate(t, d, driver.Spec{ID: id, AutoRemove: true})
 	st, err := d.readState(id)
 	if err != nil {
@@ -491,7 +492,7 @@ func TestAutoRemove(t *testing.T) {
 
 func TestStateFile(t *testing.T) {
 	d := newDriver(t, "")
-	id := "state-" + randomHex(4)
+	id := "state-" + ids.New(4)
 	sb := mustCreate(t, d, driver.Spec{ID: id, Env: map[string]string{"SECRET": "x"}})
 	fi, err := os.Stat(filepath.Join(d.sandboxDir(id), stateFile))
 	if err != nil {

@@ -42,7 +42,7 @@ func findDebootstrap(prog string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", errdefs.New(errdefs.ErrNotFound, "debootstrap is not installed; install it: apt-get install debootstrap")
+	return "", errdefs.New(errdefs.ErrNotFound, "debootstrap is not installed; install it (as root): apt-get update && apt-get install -y debootstrap")
 }
 
 // runDebootstrap runs debootstrap in its own process group: progress

@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +196,76 @@ func TestList(t *testing.T) {
 		}
 	}
 	t.Errorf("List does not include %s", img.Ref)
+}
+
+// Defect: a base image that cannot be pulled was tried again on every run
+// (each `sbx run`, each new runtime). A failure recorded in the file is not
+// tried again within its TTL, by this process or the next; once the TTL
+// passes it is.
+func TestResolveRemembersFailedPull(t *testing.T) {
+	cli := dockerClient(t)
+	needImage(t, cli, testBase)
+	tag := uniqueTag(t)
+	if _, err := cli.ImageTag(t.Context(), client.ImageTagOptions{Source: testBase, Target: tag}); err != nil {
+		t.Fatal(err)
+	}
+	removeImageAtCleanup(t, cli, tag)
+	path := t.TempDir() + "/pull-failures.json"
+	now := time.Now()
+	clock := func() time.Time { return now }
+
+	for round, wantPull := range []bool{true, false, false} {
+		// A new PullFailures each round stands for a new process.
+		api := newCountingAPI(cli)
+		var progress bytes.Buffer
+		got, err := Resolve(t.Context(), api, ResolveOptions{
+			BaseImage: unpullableRef, BootstrapTag: tag, Progress: &progress,
+			Failures: &PullFailures{Path: path, Now: clock},
+		})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if got.Ref != tag {
+			t.Errorf("round %d: Resolve = %+v, want %s", round, got, tag)
+		}
+		if pulled := api.n("ImagePull") > 0; pulled != wantPull {
+			t.Errorf("round %d: pulled = %v, want %v (calls %v)", round, pulled, wantPull, api.calls)
+		}
+		if !strings.Contains(got.Note, "SANDBOX_BASE_CONTAINER_IMAGE="+tag) {
+			t.Errorf("round %d: the note does not say how to skip the attempt: %q", round, got.Note)
+		}
+	}
+	now = now.Add(16 * time.Minute)
+	api := newCountingAPI(cli)
+	if _, err := Resolve(t.Context(), api, ResolveOptions{BaseImage: unpullableRef, BootstrapTag: tag,
+		Failures: &PullFailures{Path: path, Now: clock}}); err != nil {
+		t.Fatal(err)
+	}
+	if api.n("ImagePull") == 0 {
+		t.Errorf("after the TTL the pull was not tried again: %v", api.calls)
+	}
+}
+
+func TestPullFailuresFileIsOnlyACache(t *testing.T) {
+	path := t.TempDir() + "/pf.json"
+	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &PullFailures{Path: path}
+	if _, _, ok := p.Recent("x"); ok {
+		t.Fatal("a corrupt file gave a failure")
+	}
+	p.Record("x", "no registry")
+	if r, _, ok := (&PullFailures{Path: path}).Recent("x"); !ok || r != "no registry" {
+		t.Fatalf("Recent after Record = %q, %v", r, ok)
+	}
+	p.Forget("x")
+	if _, _, ok := (&PullFailures{Path: path}).Recent("x"); ok {
+		t.Fatal("Forget did not forget")
+	}
+	var nilP *PullFailures
+	nilP.Record("x", "y") // a nil cache records nothing and does not panic
+	if _, _, ok := nilP.Recent("x"); ok {
+		t.Fatal("nil cache")
+	}
 }
