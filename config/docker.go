@@ -211,7 +211,6 @@ func parseBytes(s string) (int64, error) {
 	return ParseSize(s)
 }
 
-
 func validCpuset(s string) bool {
 	if s == "" {
 		return false
