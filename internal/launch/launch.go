@@ -80,7 +80,7 @@ type Launch struct {
 	RuntimeUsername string
 	User            string // USER: equal to Username, sandboxd runs as itself (local mode)
 	Home            string
-	GroupID         int // the working directory's group; -1: root
+	GroupID         int // group of a working directory sandboxd creates; -1: root
 	ListenFD        int // -1: sandboxd binds Host:Port itself
 
 	// Env holds variables sandboxd does not read but passes on to the

@@ -195,7 +195,9 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 
-	r := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("random launches from seed %d", seed)
+	r := rand.New(rand.NewPCG(1, seed))
 	pick := func() string { return awkward[r.IntN(len(awkward))] }
 	for range 2000 {
 		l := Launch{
