@@ -132,6 +132,32 @@ func TestDockerWorkspaceOwnedByUserID(t *testing.T) {
 	}
 }
 
+// A mounted workspace keeps the mode and owner its owner gave it
+// (defect 3: sandboxd used to add g+rw, 755 becoming 775).
+func TestDockerWorkspaceKeepsMode(t *testing.T) {
+	ws := t.TempDir()
+	if err := os.Chmod(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var before syscall.Stat_t
+	if err := syscall.Stat(ws, &before); err != nil {
+		t.Fatal(err)
+	}
+	rt := openRuntime(t, "WORKSPACE_BASE="+ws, "SANDBOX_USER_ID=4321")
+	sb := create(t, rt, sbx.CreateOptions{})
+	if got := exec(t, sb, "stat -c %a /workspace"); got != "755" {
+		t.Errorf("mode in the sandbox: %s, want 755", got)
+	}
+	var after syscall.Stat_t
+	if err := syscall.Stat(ws, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Mode != before.Mode || after.Uid != before.Uid || after.Gid != before.Gid {
+		t.Errorf("host workspace: mode %#o uid %d gid %d before, mode %#o uid %d gid %d after",
+			before.Mode, before.Uid, before.Gid, after.Mode, after.Uid, after.Gid)
+	}
+}
+
 func TestDockerEnvSetup(t *testing.T) {
 	rt := openRuntime(t, "SANDBOX_ENV_FROM_HOST=fh", `SANDBOX_RUNTIME_STARTUP_ENV_VARS={'TRICKY': "a'b $HOME"}`)
 	sb := create(t, rt, sbx.CreateOptions{Env: map[string]string{"CALLER": "c"}})

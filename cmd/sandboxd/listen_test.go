@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
@@ -32,20 +33,20 @@ func TestParseListenFD(t *testing.T) {
 		{"three", 0, true},
 	} {
 		getenv := func(k string) string {
-			if k == envListenFD {
+			if k == launch.EnvListenFD {
 				return tc.env
 			}
 			return ""
 		}
-		c, err := parseArgs(base, getenv)
+		c, err := launch.Parse(base, getenv)
 		if tc.wantErr {
-			if err == nil || !strings.Contains(err.Error(), envListenFD) {
-				t.Errorf("%s=%q: err = %v, want one naming %s", envListenFD, tc.env, err, envListenFD)
+			if err == nil || !strings.Contains(err.Error(), launch.EnvListenFD) {
+				t.Errorf("%s=%q: err = %v, want one naming %s", launch.EnvListenFD, tc.env, err, launch.EnvListenFD)
 			}
 			continue
 		}
-		if err != nil || c.listenFD != tc.want {
-			t.Errorf("%s=%q: listenFD = %d, err = %v; want %d", envListenFD, tc.env, c.listenFD, err, tc.want)
+		if err != nil || c.ListenFD != tc.want {
+			t.Errorf("%s=%q: listenFD = %d, err = %v; want %d", launch.EnvListenFD, tc.env, c.ListenFD, err, tc.want)
 		}
 	}
 }
@@ -86,7 +87,7 @@ func TestInheritedListener(t *testing.T) {
 	work := filepath.Join(dir, "work")
 	cmd := exec.Command(bin, strconv.Itoa(port), "--working-dir", work, "--host", "127.0.0.1",
 		"--username", me.Username, "--user-id", me.Uid, "--no-enable-browser")
-	cmd.Env = append(os.Environ(), "USER="+me.Username, "SESSION_API_KEY="+key, envListenFD+"=3")
+	cmd.Env = append(os.Environ(), "USER="+me.Username, "SESSION_API_KEY="+key, launch.EnvListenFD+"=3")
 	cmd.ExtraFiles = []*os.File{f}
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -124,7 +125,7 @@ func TestInheritedListener(t *testing.T) {
 	}
 
 	// The shell lists its own descriptors: none may be our socket.
-	script := `echo "var=${` + envListenFD + `-unset}"; for f in /proc/$$/fd/*; do readlink "$f"; done; true`
+	script := `echo "var=${` + launch.EnvListenFD + `-unset}"; for f in /proc/$$/fd/*; do readlink "$f"; done; true`
 	obs, ex, err := c.Run(ctx, sandboxapi.NewRunAction(script, 30))
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestInheritedListener(t *testing.T) {
 		t.Fatalf("exit %d: %s", ex.Metadata.ExitCode, obs.Content)
 	}
 	if !strings.Contains(obs.Content, "var=unset") {
-		t.Errorf("the shell sees %s:\n%s", envListenFD, obs.Content)
+		t.Errorf("the shell sees %s:\n%s", launch.EnvListenFD, obs.Content)
 	}
 	if sock := fmt.Sprintf("socket:[%d]", st.Ino); strings.Contains(obs.Content, sock) {
 		t.Errorf("the shell inherited the listening socket %s:\n%s", sock, obs.Content)

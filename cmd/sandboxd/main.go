@@ -28,6 +28,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/fileops"
 	"github.com/sbx-dev/sbx/internal/fileviewer"
 	"github.com/sbx-dev/sbx/internal/ipython"
+	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/internal/reaper"
 	"github.com/sbx-dev/sbx/internal/sandboxd"
 	"github.com/sbx-dev/sbx/internal/shell"
@@ -42,12 +43,12 @@ func main() {
 
 // run is the whole program with the OS passed in, so tests can run it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := parseArgs(args, getenv)
-	if errors.Is(err, errHelp) {
+	cfg, err := launch.Parse(args, getenv)
+	if errors.Is(err, launch.ErrHelp) {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	if errors.Is(err, errVersion) {
+	if errors.Is(err, launch.ErrVersion) {
 		fmt.Fprintf(stdout, "sandboxd %s\n", version.String())
 		return 0
 	}
@@ -56,11 +57,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	level := slog.LevelInfo
-	if isTrue(getenv("DEBUG")) {
+	if launch.IsTrue(getenv("DEBUG")) {
 		level = slog.LevelDebug
 	}
 	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
-	if isTrue(getenv("LOG_JSON")) {
+	if launch.IsTrue(getenv("LOG_JSON")) {
 		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
 	}
 	log := slog.New(handler)
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // child start with the default disposition again.
 var handledSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
 
-func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, handledSignals...)
 	defer signal.Stop(sigs)
@@ -104,7 +105,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	log.Info("sandboxd listening", "addr", ln.Addr().String(), "version", version.String(), "pid", os.Getpid())
 
 	// Spec §2.2 step 1: the file viewer the agent's browser tool uses.
-	if viewer, err := fileviewer.Start(cfg.port, fileviewer.URLFile, log); err != nil {
+	if viewer, err := fileviewer.Start(cfg.Port, fileviewer.URLFile, log); err != nil {
 		log.Warn("file viewer not started", "err", err)
 	} else {
 		defer viewer.Close(context.Background())
@@ -120,7 +121,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	files, err := fileops.New(fileops.Options{WorkspaceRoot: cfg.workDir, UID: u.chownUID, GID: u.chownGID, Logger: log})
+	files, err := fileops.New(fileops.Options{WorkspaceRoot: cfg.WorkDir, UID: u.chownUID, GID: u.chownGID, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
@@ -132,9 +133,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		owner = &transfer.Owner{UID: u.chownUID, GID: u.chownGID}
 	}
 	var kernel sandboxd.IPython
-	if slices.Contains(cfg.plugins, "jupyter") {
+	if slices.Contains(cfg.Plugins, "jupyter") {
 		k := ipython.New(ipython.Config{
-			Env: shellEnv(os.Environ(), u), Dir: cfg.workDir, Credential: u.credential,
+			Env: shellEnv(os.Environ(), u), Dir: cfg.WorkDir, Credential: u.credential,
 			Starter: r, Logger: log.With("component", "ipython"),
 		})
 		defer k.Close()
@@ -142,9 +143,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	srv := sandboxd.New(sandboxd.Options{
 		IPython:       kernel,
-		WorkDir:       cfg.workDir,
-		SessionAPIKey: cfg.sessionKey,
-		Plugins:       cfg.plugins,
+		WorkDir:       cfg.WorkDir,
+		SessionAPIKey: cfg.SessionAPIKey,
+		Plugins:       cfg.Plugins,
 		Files:         files,
 		Upload:        transfer.Options{Owner: owner},
 		Logger:        log,
@@ -161,10 +162,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	go func() { serveErr <- hs.Serve(ln) }()
 
 	shellCfg := shell.Config{
-		Dir:             cfg.workDir,
+		Dir:             cfg.WorkDir,
 		Env:             shellEnv(os.Environ(), u),
 		Credential:      u.credential,
-		NoChangeTimeout: cfg.noChange,
+		NoChangeTimeout: cfg.NoChangeTimeout,
 		Starter:         r,
 		Logger:          log.With("component", "shell"),
 	}
@@ -191,7 +192,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return trackedShell{s, statics}, nil
 	}
 	srv.SetReady(sh, static)
-	log.Info("sandboxd ready", "working_dir", cfg.workDir, "user", u.name, "uid", u.uid,
+	log.Info("sandboxd ready", "working_dir", cfg.WorkDir, "user", u.name, "uid", u.uid,
 		"user_setup", userTook.Round(time.Microsecond), "shell_start", shellTook.Round(time.Microsecond))
 
 	var result error
@@ -214,19 +215,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 }
 
 // listen binds host:port, or takes over the socket named by SBX_LISTEN_FD.
-func listen(cfg config) (net.Listener, error) {
-	if cfg.listenFD < 0 {
-		return net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+func listen(cfg launch.Launch) (net.Listener, error) {
+	if cfg.ListenFD < 0 {
+		return net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	}
 	// Children must neither see the variable (a shell would inherit a
 	// number that means nothing to it) nor the descriptor, which
 	// FileListener duplicates close-on-exec so the original can go.
-	os.Unsetenv(envListenFD)
-	f := os.NewFile(uintptr(cfg.listenFD), envListenFD)
+	os.Unsetenv(launch.EnvListenFD)
+	f := os.NewFile(uintptr(cfg.ListenFD), launch.EnvListenFD)
 	defer f.Close()
 	ln, err := net.FileListener(f)
 	if err != nil {
-		return nil, fmt.Errorf("%s=%d: %w", envListenFD, cfg.listenFD, err)
+		return nil, fmt.Errorf("%s=%d: %w", launch.EnvListenFD, cfg.ListenFD, err)
 	}
 	return ln, nil
 }
@@ -295,35 +296,35 @@ type sandboxUser struct {
 }
 
 // prepareUser does spec §2.2 step 2 and decides who the shell runs as.
-func prepareUser(ctx context.Context, cfg config, r *reaper.Reaper, log *slog.Logger) (sandboxUser, error) {
+func prepareUser(ctx context.Context, cfg launch.Launch, r *reaper.Reaper, log *slog.Logger) (sandboxUser, error) {
 	self, err := userinit.Current()
 	if err != nil {
 		return sandboxUser{}, fmt.Errorf("who am I: %w", err)
 	}
 	root := os.Geteuid() == 0
-	group := cfg.groupID
+	group := cfg.GroupID
 	// Without a user switch the shell runs as we do and, like any local
 	// process, keeps our HOME.
 	home := self.Home
-	if h := cfg.home; h != "" {
+	if h := cfg.Home; h != "" {
 		home = h
 	}
 	su := sandboxUser{name: self.Name, uid: self.UID, home: home, chownUID: -1, chownGID: -1}
 
 	// LocalRuntime: the server already runs as the requested user.
-	if cfg.username == cfg.envUser && cfg.username != "root" && cfg.username != "openhands" {
-		if err := userinit.PrepareWorkDir(cfg.workDir, self.UID, self.GID); err != nil {
+	if cfg.Username == cfg.User && cfg.Username != "root" && cfg.Username != "openhands" {
+		if err := userinit.PrepareWorkDir(cfg.WorkDir, self.UID, self.GID); err != nil {
 			return su, err
 		}
 		return su, nil
 	}
 	if !root {
-		if cfg.username != self.Name {
-			log.Warn("not root: the shell runs as the server's own user", "requested", cfg.username, "user", self.Name)
+		if cfg.Username != self.Name {
+			log.Warn("not root: the shell runs as the server's own user", "requested", cfg.Username, "user", self.Name)
 		}
-		return su, userinit.PrepareWorkDir(cfg.workDir, self.UID, self.GID)
+		return su, userinit.PrepareWorkDir(cfg.WorkDir, self.UID, self.GID)
 	}
-	u, err := userinit.Ensure(ctx, userinit.Options{Runner: r, Logger: log}, cfg.username, cfg.userID)
+	u, err := userinit.Ensure(ctx, userinit.Options{Runner: r, Logger: log}, cfg.Username, cfg.UserID)
 	if err != nil {
 		return su, err
 	}
@@ -331,11 +332,11 @@ func prepareUser(ctx context.Context, cfg config, r *reaper.Reaper, log *slog.Lo
 	if group >= 0 {
 		gid = group
 	}
-	if err := userinit.PrepareWorkDir(cfg.workDir, u.UID, gid); err != nil {
+	if err := userinit.PrepareWorkDir(cfg.WorkDir, u.UID, gid); err != nil {
 		return su, err
 	}
 	su.chownUID, su.chownGID = u.UID, u.UID
-	if cfg.suToUser && (cfg.username == "root" || cfg.username == "openhands" || (cfg.runtimeUsername != "" && cfg.username == cfg.runtimeUsername)) {
+	if cfg.SuToUser && (cfg.Username == "root" || cfg.Username == "openhands" || (cfg.RuntimeUsername != "" && cfg.Username == cfg.RuntimeUsername)) {
 		su.name, su.uid, su.home = u.Name, u.UID, u.Home
 		if u.UID != 0 {
 			groups := make([]uint32, 0, len(u.Groups))
@@ -351,7 +352,7 @@ func prepareUser(ctx context.Context, cfg config, r *reaper.Reaper, log *slog.Lo
 // shellEnv is the agent shell's environment: sandboxd's own, minus its
 // secrets, with the account variables of the user the shell runs as.
 func shellEnv(base []string, u sandboxUser) []string {
-	drop := map[string]bool{"SESSION_API_KEY": true, envListenFD: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
+	drop := map[string]bool{"SESSION_API_KEY": true, launch.EnvListenFD: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
 	env := make([]string, 0, len(base)+6)
 	hasLang, hasTerm := false, false
 	for _, kv := range base {
@@ -380,12 +381,4 @@ func shellEnv(base []string, u sandboxUser) []string {
 		env = append(env, "TERM=xterm-256color")
 	}
 	return env
-}
-
-func isTrue(s string) bool {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "1", "true", "t", "yes", "y", "on":
-		return true
-	}
-	return false
 }

@@ -290,34 +290,42 @@ func chownTree(root string, uid, gid int) error {
 	})
 }
 
-// PrepareWorkDir creates dir (mode 0775, as under umask 002) and, when it
-// was just created and we are root, gives it to the user and group.
+// PrepareWorkDir creates dir if it is missing and, when it did and we are
+// root, gives it to the user and group with group read/write (as
+// OpenHands' mkdir under umask 002 and chmod g+rw give).
 //
-// OpenHands runs chown -R over the working directory on every start; sbx
-// does not: on a mounted project that rewrites the owner of every host
-// file and costs seconds on a large tree. A directory sbx creates is
-// owned by the sandbox user; an existing one keeps its owner, plus group
-// read/write as OpenHands' chmod g+rw gives.
+// A directory that already exists is left exactly as it is: it is
+// usually a host directory mounted as the workspace, and its mode and
+// owner are its owner's choice. OpenHands runs chown -R and chmod g+rw
+// over it on every start; on a mounted project that rewrites the owner of
+// every host file, opens a private directory to its group and costs
+// seconds on a large tree.
 func PrepareWorkDir(dir string, uid, gid int) error {
-	created := false
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o775); err != nil {
-			return fmt.Errorf("create working dir: %w", err)
+	switch _, err := os.Stat(dir); {
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		if os.Geteuid() != 0 {
+			// Not ours to judge: the shell, as this user, may still be
+			// able to use it.
+			return nil
 		}
-		created = true
+		return fmt.Errorf("working dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o775); err != nil {
+		return fmt.Errorf("create working dir: %w", err)
 	}
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	if created {
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return fmt.Errorf("chown working dir: %w", err)
-		}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fmt.Errorf("chown working dir: %w", err)
 	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return err
 	}
+	// MkdirAll's mode is cut by the umask, which may not leave g+rw.
 	return os.Chmod(dir, st.Mode().Perm()|0o060)
 }
 

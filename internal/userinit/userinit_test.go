@@ -1,9 +1,11 @@
 package userinit
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -69,4 +71,63 @@ func TestPrepareWorkDir(t *testing.T) {
 	if os.Geteuid() == 0 && st.Mode().Perm()&0o060 != 0o060 {
 		t.Fatalf("mode %v lacks group rw", st.Mode())
 	}
+}
+
+// TestPrepareWorkDirLeavesExistingAlone is defect 3: a mounted host
+// directory used as the workspace must keep its mode and owner (755 used
+// to become 775, and 700 760), whoever owns it.
+func TestPrepareWorkDirLeavesExistingAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the set-up changes modes and owners only as root")
+	}
+	base := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		mode     os.FileMode
+		uid, gid int
+	}{
+		{"0755", 0o755, 0, 0},
+		{"0700", 0o700, 0, 0},
+		{"foreign", 0o750, 4321, 4322},
+		{"sticky", 0o777 | os.ModeSticky, 0, 0},
+	} {
+		dir := filepath.Join(base, tc.name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, tc.uid, tc.gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		before := statOwner(t, dir)
+		// As sandboxd does for a sandbox user 1000 in group root.
+		if err := PrepareWorkDir(dir, 1000, 0); err != nil {
+			t.Fatal(err)
+		}
+		if after := statOwner(t, dir); after != before {
+			t.Errorf("%s: %s before, %s after", tc.name, before, after)
+		}
+	}
+
+	// A directory sandboxd creates still goes to the sandbox user, with
+	// group read/write (README).
+	made := filepath.Join(base, "new", "ws")
+	if err := PrepareWorkDir(made, 1000, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := statOwner(t, made); !strings.HasPrefix(got, "uid 1000 gid 0 ") || !strings.Contains(got, "rwxrwx") {
+		t.Errorf("created working dir: %s", got)
+	}
+}
+
+func statOwner(t *testing.T, dir string) string {
+	t.Helper()
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return fmt.Sprintf("uid %d gid %d mode %v", st.Uid, st.Gid, fi.Mode())
 }

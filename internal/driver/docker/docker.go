@@ -30,6 +30,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/internal/version"
 )
@@ -396,7 +397,9 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		}
 		port = p
 	}
-	cmd := []string{strconv.Itoa(port), "--working-dir", workDir, "--username", user, "--user-id", strconv.Itoa(spec.UserID)}
+	l := launch.Default()
+	l.Port, l.WorkDir, l.Username, l.UserID, l.Plugins = port, workDir, user, spec.UserID, spec.Plugins
+	l.SessionAPIKey = token
 	if spec.Network.HostNetwork {
 		// In the host's network sandboxd's own listener is the published
 		// port: keep it on the binding address, not every interface.
@@ -404,18 +407,14 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		if err != nil {
 			return nil, nil, err
 		}
-		cmd = append(cmd, "--host", b.String())
+		l.Host = b.String()
 	}
-	if len(spec.Plugins) > 0 {
-		cmd = append(cmd, "--plugins")
-		cmd = append(cmd, spec.Plugins...)
-	}
+	cmd := l.Argv()
 	env := map[string]string{}
 	for k, v := range spec.Env {
 		env[k] = v
 	}
 	env["port"] = strconv.Itoa(port)
-	env["SESSION_API_KEY"] = token
 	if !spec.Network.HostNetwork && !spec.Network.NoAppPorts {
 		env["APP_PORT_1"] = strconv.Itoa(AppPort1)
 		env["APP_PORT_2"] = strconv.Itoa(AppPort2)
@@ -423,11 +422,8 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 	if _, set := env["DEBUG"]; spec.Debug && !set {
 		env["DEBUG"] = "true"
 	}
-	envList := make([]string, 0, len(env))
-	for k, v := range env {
-		envList = append(envList, k+"="+v)
-	}
-	sort.Strings(envList)
+	l.Env = env
+	envList := l.Environ()
 
 	labels := map[string]string{}
 	for k, v := range spec.Labels {

@@ -13,6 +13,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/driver/drivertest"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/launch"
 )
 
 func testImage() string {
@@ -161,5 +162,32 @@ func TestPruneVolumes(t *testing.T) {
 	}
 	if _, err := api.VolumeInspect(ctx, stale, client.VolumeInspectOptions{}); err != nil {
 		t.Fatalf("young volume removed: %v", err)
+	}
+}
+
+// The container's command and environment are what sandboxd parses back
+// into the launch the spec asked for; no engine is needed to check it.
+func TestContainerConfigLaunch(t *testing.T) {
+	spec := driver.Spec{ID: "x", Image: "img", User: "root", UserID: 0, Plugins: []string{"agent_skills", "jupyter"},
+		Env: map[string]string{"SESSION_API_KEY": "from-spec", "X": "1"}, Debug: true}
+	cfg, _, err := (&Driver{}).containerConfig(spec, "", "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	l, err := launch.Parse(cfg.Cmd, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("sandboxd would refuse %q: %v", cfg.Cmd, err)
+	}
+	if l.Port != ServerPort || l.WorkDir != "/workspace" || l.Host != launch.DefaultHost || l.Username != "root" ||
+		l.UserID != 0 || !slices.Equal(l.Plugins, spec.Plugins) || l.SessionAPIKey != "tok" {
+		t.Errorf("cmd %q env %q parse to %+v", cfg.Cmd, cfg.Env, l)
+	}
+	if env["X"] != "1" || env["DEBUG"] != "true" || !slices.IsSorted(cfg.Env) {
+		t.Errorf("env %q", cfg.Env)
 	}
 }

@@ -11,13 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/launch"
 )
 
 // child is a sandboxd this Driver started and reaps.
@@ -86,12 +86,7 @@ func (d *Driver) launch(ctx context.Context, st *state) error {
 		logStart = fi.Size()
 	}
 
-	args := []string{strconv.Itoa(st.Port), "--working-dir", st.WorkDir, "--host", "127.0.0.1",
-		"--username", st.User, "--user-id", strconv.Itoa(st.UID)}
-	if len(st.Spec.Plugins) > 0 {
-		args = append(append(args, "--plugins"), st.Spec.Plugins...)
-	}
-	cmd := exec.Command(st.Binary, args...)
+	cmd := exec.Command(st.Binary, sandboxdLaunch(*st).Argv()...)
 	cmd.Dir = st.WorkDir
 	cmd.Env = d.env(*st)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -164,10 +159,20 @@ func (d *Driver) env(st state) []string {
 	for k, v := range st.Spec.Env {
 		env = append(env, k+"="+v)
 	}
-	// exec.Cmd keeps the last of duplicate keys. USER must name the
-	// account for sandboxd to recognise the local case (it may be unset,
-	// e.g. under cron or in a container).
-	return append(env, "USER="+st.User, "SESSION_API_KEY="+st.Token, "SBX_LISTEN_FD="+strconv.Itoa(listenFD))
+	// exec.Cmd keeps the last of duplicate keys.
+	return append(env, sandboxdLaunch(st).LaunchEnv()...)
+}
+
+// sandboxdLaunch is sandboxd's command line and own variables for st:
+// loopback only, on the socket the driver bound. USER must name the
+// account for sandboxd to recognise the local case (it may be unset,
+// e.g. under cron or in a container).
+func sandboxdLaunch(st state) launch.Launch {
+	l := launch.Default()
+	l.Port, l.WorkDir, l.Host, l.Plugins = st.Port, st.WorkDir, "127.0.0.1", st.Spec.Plugins
+	l.Username, l.UserID, l.User = st.User, st.UID, st.User
+	l.SessionAPIKey, l.ListenFD = st.Token, listenFD
+	return l
 }
 
 func (d *Driver) waitReady(ctx context.Context, st state, gone func(context.Context) error) error {

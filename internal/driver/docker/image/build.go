@@ -27,6 +27,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/internal/version"
 )
 
@@ -372,7 +373,10 @@ func dockerfile(baseID, extraDeps string, labels map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "FROM %s\n", baseID)
 	fmt.Fprintf(&b, "ENTRYPOINT %s\n", jsonArray(driver.SandboxdPath))
-	fmt.Fprintf(&b, "CMD %s\n", jsonArray("8000", "--working-dir", "/workspace"))
+	// For `docker run IMAGE` by hand; the drivers give their own command.
+	cmd := launch.Default()
+	cmd.Port, cmd.WorkDir = 8000, "/workspace"
+	fmt.Fprintf(&b, "CMD %s\n", jsonArray(cmd.Argv()...))
 	fmt.Fprintf(&b, "COPY sandboxd %s\n", driver.SandboxdPath)
 	if strings.TrimSpace(extraDeps) != "" {
 		fmt.Fprintf(&b, "RUN %s\n", jsonArray("/bin/sh", "-c", extraDeps))
