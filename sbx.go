@@ -39,13 +39,19 @@ const (
 	labelOwner = "dev.sbx.owner"
 )
 
-// Error classes, for errors.Is.
+// Error classes, for errors.Is: every class of internal/errdefs
+// (errors_test.go fails when one is missing).
 var (
 	ErrNotFound      = errdefs.ErrNotFound
 	ErrAlreadyExists = errdefs.ErrAlreadyExists
 	ErrInvalid       = errdefs.ErrInvalidArgument
 	ErrUnavailable   = errdefs.ErrUnavailable
 	ErrNotSupported  = errdefs.ErrNotImplemented
+	ErrConflict      = errdefs.ErrConflict
+	ErrPermission    = errdefs.ErrPermission
+	ErrUnauthorized  = errdefs.ErrUnauthorized
+	ErrTooLarge      = errdefs.ErrTooLarge
+	ErrInternal      = errdefs.ErrInternal
 )
 
 // Options configure a Runtime.
