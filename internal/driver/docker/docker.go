@@ -233,7 +233,7 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 	}
 	t1 := time.Now()
 	if _, err := d.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		if vol != "" && strings.Contains(err.Error(), driver.SandboxdPath) && strings.Contains(err.Error(), "no such file") {
+		if vol != "" && isMissingSandboxd(err) {
 			return driver.Sandbox{}, fmt.Errorf("%w: %v", errMissingSandboxd, err)
 		}
 		return driver.Sandbox{}, classify(err, "start container "+name)
@@ -264,7 +264,7 @@ func (d *Driver) discard(ctx context.Context, id string) {
 	}
 	// An auto-removed container may already be on its way out; wait for
 	// the engine to finish, so the caller's error means nothing is left.
-	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "in progress") {
+	if isRemovalInProgress(err) {
 		for ctx.Err() == nil {
 			if _, ierr := d.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); cerrdefs.IsNotFound(ierr) {
 				return
@@ -591,7 +591,7 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 		return err
 	}
 	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
-	if cerrdefs.IsNotFound(err) || (err != nil && strings.Contains(err.Error(), "is not running")) {
+	if cerrdefs.IsNotFound(err) || isNotRunning(err) {
 		return nil
 	}
 	return classify(err, "kill "+id)
@@ -616,7 +616,7 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 		return nil
 	}
 	// A removal already under way (AutoRemove after a kill) is success.
-	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress") {
+	if isRemovalInProgress(err) {
 		return nil
 	}
 	return classify(err, "remove "+id)
