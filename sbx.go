@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"sort"
 	"strings"
@@ -66,6 +67,12 @@ type Options struct {
 	Progress io.Writer
 	// Sandboxd overrides where the sandboxd binary comes from.
 	Sandboxd *sandboxdbin.Locator
+	// Scope confines the Runtime to sandboxes carrying all these labels:
+	// Create adds them, and List, GC and rm_all_containers see no other
+	// sandbox. An evaluation run or a test suite sets one of its own so that
+	// it never stops or removes anyone else's sandboxes on a shared engine;
+	// nil means every sbx sandbox, as for the CLI.
+	Scope map[string]string
 }
 
 // Runtime is a connection to one driver (RUNTIME), used to create, find
@@ -77,6 +84,7 @@ type Runtime struct {
 	progress io.Writer
 	images   imageResolver
 	closers  []io.Closer
+	scope    map[string]string // Options.Scope, copied
 }
 
 // Open connects to the driver the configuration selects.
@@ -88,7 +96,7 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, err
 		}
 	}
-	r := &Runtime{cfg: cfg, log: opts.Logger, progress: opts.Progress}
+	r := &Runtime{cfg: cfg, log: opts.Logger, progress: opts.Progress, scope: maps.Clone(opts.Scope)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -401,7 +409,8 @@ func (s *Sandbox) Resume(ctx context.Context) error {
 // Close ends the session as configured: a sandbox created with Remove is
 // deleted; one kept alive (keep_runtime_alive, Keep) or attached is left
 // running; any other is stopped, its files kept until `sbx rm` or `sbx gc`.
-// With rm_all_containers every sbx sandbox is stopped.
+// With rm_all_containers every sbx sandbox (of the Runtime's Scope) is
+// stopped.
 func (s *Sandbox) Close(ctx context.Context) error {
 	var err error
 	switch {
@@ -417,7 +426,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	// OpenHands' close does nothing at all for a kept or attached
 	// runtime, rm_all_containers included.
 	if s.rt.cfg.Sandbox.RmAllContainers && !s.keep && !s.attached {
-		all, lerr := s.rt.drv.List(ctx, nil)
+		all, lerr := s.rt.drv.List(ctx, s.rt.scope)
 		err = errors.Join(err, lerr)
 		for _, o := range all {
 			if o.State == driver.StateRunning || o.State == driver.StatePaused {
@@ -451,9 +460,10 @@ func (r *Runtime) Get(ctx context.Context, id string) (Info, error) {
 	return toInfo(ds), nil
 }
 
-// List describes sbx's sandboxes of this runtime, oldest first.
+// List describes sbx's sandboxes of this runtime (of its Scope), oldest
+// first.
 func (r *Runtime) List(ctx context.Context) ([]Info, error) {
-	all, err := r.drv.List(ctx, nil)
+	all, err := r.drv.List(ctx, r.scope)
 	if err != nil {
 		return nil, err
 	}
@@ -506,7 +516,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, w io.Writer, tail int) er
 // GCOptions tune GC.
 type GCOptions struct {
 	// Match limits GC to sandboxes carrying all these labels (one
-	// evaluation run's, say); nil means every sbx sandbox.
+	// evaluation run's, say), within the Runtime's Scope; nil means every
+	// sbx sandbox of the Scope. A limited GC leaves the sandboxd volumes
+	// alone: they belong to the machine, not to one run.
 	Match map[string]string
 	// Grace is how old an abandoned sandbox must be before it is
 	// collected, so a sandbox being created right now is never taken.
@@ -520,7 +532,12 @@ type GCOptions struct {
 // that has exited. Paused sandboxes are held. It returns what it removed
 // (or, with DryRun, would remove).
 func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
-	all, err := r.drv.List(ctx, o.Match)
+	match := maps.Clone(o.Match)
+	if len(r.scope) > 0 {
+		match = maps.Clone(r.scope)
+		maps.Copy(match, o.Match)
+	}
+	all, err := r.drv.List(ctx, match)
 	if err != nil {
 		return nil, err
 	}
@@ -547,10 +564,12 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", s.ID, err))
 		}
 	}
-	// Volumes holding other sbx builds' sandboxd, once nothing uses them.
+	// Volumes holding earlier sbx builds' sandboxd, once nothing uses
+	// them; only by a GC of the whole machine, since a volume carries no
+	// run's labels and may serve sandboxes outside the Match.
 	if p, ok := r.drv.(interface {
 		PruneVolumes(context.Context, time.Duration, bool) ([]string, error)
-	}); ok {
+	}); ok && len(match) == 0 {
 		vols, err := p.PruneVolumes(ctx, max(o.Grace, 10*time.Minute), o.DryRun)
 		errs = append(errs, err)
 		for _, v := range vols {
@@ -602,6 +621,8 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 	for k, v := range co.Labels {
 		sp.Labels[k] = v
 	}
+	// After the caller's labels: a sandbox of the Scope must stay in it.
+	maps.Copy(sp.Labels, r.scope)
 	if keep {
 		sp.Labels[driver.LabelKeep] = "true"
 	}
