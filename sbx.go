@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -40,13 +41,19 @@ const (
 	labelOwner = "dev.sbx.owner"
 )
 
-// Error classes, for errors.Is.
+// Error classes, for errors.Is: every class of internal/errdefs
+// (errors_test.go fails when one is missing).
 var (
 	ErrNotFound      = errdefs.ErrNotFound
 	ErrAlreadyExists = errdefs.ErrAlreadyExists
 	ErrInvalid       = errdefs.ErrInvalidArgument
 	ErrUnavailable   = errdefs.ErrUnavailable
 	ErrNotSupported  = errdefs.ErrNotImplemented
+	ErrConflict      = errdefs.ErrConflict
+	ErrPermission    = errdefs.ErrPermission
+	ErrUnauthorized  = errdefs.ErrUnauthorized
+	ErrTooLarge      = errdefs.ErrTooLarge
+	ErrInternal      = errdefs.ErrInternal
 )
 
 // Options configure a Runtime.
@@ -65,6 +72,12 @@ type Options struct {
 	// (the Kubernetes and Modal packages provide theirs), so that a program
 	// that does not use them does not link their clients.
 	Drivers map[string]DriverFactory
+	// Scope confines the Runtime to sandboxes carrying all these labels:
+	// Create adds them, and List, GC and rm_all_containers see no other
+	// sandbox. An evaluation run or a test suite sets one of its own so that
+	// it never stops or removes anyone else's sandboxes on a shared engine;
+	// nil means every sbx sandbox, as for the CLI.
+	Scope map[string]string
 }
 
 // DriverFactory makes a driver from the configuration; see Options.Drivers.
@@ -77,6 +90,7 @@ type Runtime struct {
 	be       *backend.Backend
 	log      *slog.Logger
 	progress io.Writer
+	scope    map[string]string // Options.Scope, copied
 }
 
 // Open connects to the driver the configuration selects.
@@ -100,7 +114,7 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	return &Runtime{cfg: cfg, be: be, log: log, progress: progress}, nil
+	return &Runtime{cfg: cfg, be: be, log: log, progress: progress, scope: maps.Clone(opts.Scope)}, nil
 }
 
 // Config returns the configuration the runtime uses.
@@ -426,7 +440,8 @@ func (s *Sandbox) Resume(ctx context.Context) error {
 // Close ends the session as configured: a sandbox created with Remove is
 // deleted; one kept alive (keep_runtime_alive, Keep) or attached is left
 // running; any other is stopped, its files kept until `sbx rm` or `sbx gc`.
-// With rm_all_containers every sbx sandbox is stopped.
+// With rm_all_containers every sbx sandbox (of the Runtime's Scope) is
+// stopped.
 func (s *Sandbox) Close(ctx context.Context) error {
 	var err error
 	switch {
@@ -445,7 +460,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	// OpenHands' close does nothing at all for a kept or attached
 	// runtime, rm_all_containers included.
 	if rs := s.rt.be.Caps.Restart; s.rt.cfg.Sandbox.RmAllContainers && !s.keep && !s.attached && rs != nil {
-		all, lerr := s.rt.be.Driver.List(ctx, nil)
+		all, lerr := s.rt.be.Driver.List(ctx, s.rt.scope)
 		err = errors.Join(err, lerr)
 		for _, o := range all {
 			if o.State == driver.StateRunning || o.State == driver.StatePaused {
@@ -478,9 +493,10 @@ func (r *Runtime) Get(ctx context.Context, id string) (Info, error) {
 	return toInfo(ds), nil
 }
 
-// List describes sbx's sandboxes of this runtime, oldest first.
+// List describes sbx's sandboxes of this runtime (of its Scope), oldest
+// first.
 func (r *Runtime) List(ctx context.Context) ([]Info, error) {
-	all, err := r.be.Driver.List(ctx, nil)
+	all, err := r.be.Driver.List(ctx, r.scope)
 	if err != nil {
 		return nil, err
 	}
@@ -529,7 +545,9 @@ func (r *Runtime) Logs(ctx context.Context, id string, w io.Writer, tail int) er
 // GCOptions tune GC.
 type GCOptions struct {
 	// Match limits GC to sandboxes carrying all these labels (one
-	// evaluation run's, say); nil means every sbx sandbox.
+	// evaluation run's, say), within the Runtime's Scope; nil means every
+	// sbx sandbox of the Scope. A limited GC leaves the sandboxd volumes
+	// alone: they belong to the machine, not to one run.
 	Match map[string]string
 	// Grace is how old an abandoned sandbox must be before it is
 	// collected, so a sandbox being created right now is never taken.
@@ -543,7 +561,12 @@ type GCOptions struct {
 // that has exited. Paused sandboxes are held. It returns what it removed
 // (or, with DryRun, would remove).
 func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
-	all, err := r.be.Driver.List(ctx, o.Match)
+	match := maps.Clone(o.Match)
+	if len(r.scope) > 0 {
+		match = maps.Clone(r.scope)
+		maps.Copy(match, o.Match)
+	}
+	all, err := r.be.Driver.List(ctx, match)
 	if err != nil {
 		return nil, err
 	}
@@ -571,8 +594,10 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 		}
 	}
 	// What the driver keeps besides sandboxes (Docker: volumes holding
-	// other sbx builds' sandboxd), once nothing uses it.
-	if p := r.be.Caps.Prune; p != nil {
+	// earlier sbx builds' sandboxd), once nothing uses it; only by a GC of
+	// the whole machine, since a volume carries no run's labels and may
+	// serve sandboxes outside the Match.
+	if p := r.be.Caps.Prune; p != nil && len(match) == 0 {
 		pruned, err := p.Prune(ctx, driver.PruneOptions{MinAge: max(o.Grace, 10*time.Minute), DryRun: o.DryRun})
 		errs = append(errs, err)
 		for _, v := range pruned {
@@ -624,6 +649,8 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 	for k, v := range co.Labels {
 		sp.Labels[k] = v
 	}
+	// After the caller's labels: a sandbox of the Scope must stay in it.
+	maps.Copy(sp.Labels, r.scope)
 	if keep {
 		sp.Labels[driver.LabelKeep] = "true"
 	}

@@ -63,6 +63,12 @@ func randID(t *testing.T, prefix string) string {
 // image), so the machine's environment cannot leak in.
 func openRuntime(t *testing.T, env ...string) *sbx.Runtime {
 	t.Helper()
+	return openScoped(t, nil, env...)
+}
+
+// openScoped is openRuntime confined to the sandboxes carrying scope.
+func openScoped(t *testing.T, scope map[string]string, env ...string) *sbx.Runtime {
+	t.Helper()
 	needDocker(t)
 	env = append([]string{"SANDBOX_BASE_CONTAINER_IMAGE=" + testImage()}, env...)
 	if p := os.Getenv("SBX_SANDBOXD"); p != "" {
@@ -72,7 +78,7 @@ func openRuntime(t *testing.T, env ...string) *sbx.Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := sbx.Open(context.Background(), sbx.Options{Config: cfg})
+	rt, err := sbx.Open(context.Background(), sbx.Options{Config: cfg, Scope: scope})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,5 +607,52 @@ func TestDockerRemoveThenSameIDAtOnce(t *testing.T) {
 	}
 	if _, err := rt.Get(context.Background(), id); !errors.Is(err, sbx.ErrNotFound) {
 		t.Fatalf("Get right after Remove: %v, want ErrNotFound", err)
+	}
+}
+
+// rm_all_containers stops every sbx sandbox by its nature, and gc removes
+// every collectable one: a run confined to a Scope (as a test suite or an
+// evaluation is) must do both to its own sandboxes only, never to a
+// developer's on the same engine.
+func TestDockerScopeSparesOthers(t *testing.T) {
+	ctx := context.Background()
+	dev := openRuntime(t)
+	devRunning := create(t, dev, sbx.CreateOptions{})
+	devStopped := create(t, dev, sbx.CreateOptions{})
+	if err := devStopped.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	scope := map[string]string{"sbx.test.run": randID(t, "scope")}
+	rt := openScoped(t, scope, "SANDBOX_RM_ALL_CONTAINERS=true")
+	other := create(t, rt, sbx.CreateOptions{})
+	mine := create(t, rt, sbx.CreateOptions{})
+	if in := must(rt.Get(ctx, mine.ID())); in.Labels["sbx.test.run"] != scope["sbx.test.run"] {
+		t.Fatalf("a sandbox of the scope lacks its label: %v", in.Labels)
+	}
+	for _, in := range must(rt.List(ctx)) {
+		if in.ID != mine.ID() && in.ID != other.ID() {
+			t.Errorf("List of the scope shows %s", in.ID)
+		}
+	}
+	if err := mine.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if in := must(rt.Get(ctx, other.ID())); in.State != sbx.StateStopped {
+		t.Errorf("rm_all_containers left the scope's %s %s", other.ID(), in.State)
+	}
+	if in := must(dev.Get(ctx, devRunning.ID())); in.State != sbx.StateRunning {
+		t.Errorf("rm_all_containers stopped the developer's %s: %s", devRunning.ID(), in.State)
+	}
+
+	got, err := rt.GC(ctx, sbx.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Errorf("gc of the scope took %+v, want %s and %s", got, mine.ID(), other.ID())
+	}
+	if _, err := dev.Get(ctx, devStopped.ID()); err != nil {
+		t.Errorf("gc of the scope removed the developer's stopped %s: %v", devStopped.ID(), err)
 	}
 }

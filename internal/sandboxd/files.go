@@ -73,13 +73,15 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 }
 
 // uploadError renders transfer errors as OpenHands does: every failure is a
-// 500 whose detail is the error text, with "400: " before validation errors.
+// 500 whose detail is the error text, with "400: " before the two checks
+// OpenHands raises as HTTPException(400) (other invalid uploads are plain
+// 500s there, so the class alone would not do).
 func uploadError(err error) error {
 	switch {
-	case errors.Is(err, errdefs.ErrInvalidArgument) && (err.Error() == "Destination must be an absolute path" || err.Error() == "Recursive uploads must be zip files"):
+	case errors.Is(err, transfer.ErrDestinationNotAbsolute), errors.Is(err, transfer.ErrRecursiveNotZip):
 		return &requestError{status: 500, detail: "400: " + err.Error()}
 	case errors.Is(err, errdefs.ErrTooLarge):
-		return &requestError{status: http.StatusRequestEntityTooLarge, detail: err.Error()}
+		return &requestError{status: errdefs.HTTPStatus(errdefs.ErrTooLarge), detail: err.Error()}
 	}
 	return &requestError{status: 500, detail: err.Error()}
 }

@@ -173,7 +173,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		writeJSON(w, re.status, sandboxapi.ErrorBody{Detail: re.detail, Errors: re.errors})
 	case errors.Is(err, errdefs.ErrTooLarge):
-		writeJSON(w, http.StatusRequestEntityTooLarge, sandboxapi.ErrorBody{Detail: err.Error()})
+		// The host-side table agrees with OpenHands here (413); for every
+		// other class OpenHands answers 500, so the table is not consulted.
+		writeJSON(w, errdefs.HTTPStatus(errdefs.ErrTooLarge), sandboxapi.ErrorBody{Detail: err.Error()})
 	default:
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 		writeJSON(w, http.StatusInternalServerError, sandboxapi.ErrorBody{Detail: "An unexpected error occurred. Please try again later."})

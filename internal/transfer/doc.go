@@ -8,8 +8,9 @@
 // map the returned errdefs classes to status codes. Errors whose text is part
 // of the wire contract are exactly "Destination must be an absolute path",
 // "Recursive uploads must be zip files", "Path must be an absolute path"
-// (all ErrInvalidArgument) and "File not found" (ErrNotFound); every other
-// message is sbx's own.
+// (all ErrInvalidArgument; the first two also match [ErrDestinationNotAbsolute]
+// and [ErrRecursiveNotZip], which callers test instead of the text) and
+// "File not found" (ErrNotFound); every other message is sbx's own.
 //
 // # Upload
 //

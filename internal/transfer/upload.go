@@ -60,6 +60,15 @@ func (o Options) maxEntries() int {
 // constant, small amount of memory per transfer; ctx is checked per chunk.
 const copyBufSize = 256 << 10
 
+// The upload refusals that OpenHands answers as HTTPException(400), so that
+// sandboxd can answer them the same way without comparing message texts.
+// Upload returns them wrapped in an ErrInvalidArgument whose text is
+// exactly theirs (part of the wire contract).
+var (
+	ErrDestinationNotAbsolute = errors.New("Destination must be an absolute path")
+	ErrRecursiveNotZip        = errors.New("Recursive uploads must be zip files")
+)
+
 // tempPrefix names the hidden temporary files and staging directories that
 // uploads create inside the destination.
 const tempPrefix = ".sbx-upload-"
@@ -71,11 +80,11 @@ const tempPrefix = ".sbx-upload-"
 // upload between chunks and entries and returns an error wrapping ctx.Err().
 func Upload(ctx context.Context, dest, filename string, recursive bool, body io.Reader, opts Options) error {
 	if !filepath.IsAbs(dest) {
-		return errdefs.New(errdefs.ErrInvalidArgument, "Destination must be an absolute path")
+		return errdefs.Wrap(errdefs.ErrInvalidArgument, ErrDestinationNotAbsolute.Error(), ErrDestinationNotAbsolute)
 	}
 	isZip := strings.HasSuffix(filename, ".zip")
 	if recursive && !isZip {
-		return errdefs.New(errdefs.ErrInvalidArgument, "Recursive uploads must be zip files")
+		return errdefs.Wrap(errdefs.ErrInvalidArgument, ErrRecursiveNotZip.Error(), ErrRecursiveNotZip)
 	}
 	if err := checkBaseName(filename); err != nil {
 		return err

@@ -43,6 +43,14 @@ func TestUploadValidatesArguments(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Upload(t.Context(), tc.dest, tc.filename, tc.recursive, strings.NewReader("data"), Options{})
 			wantClass(t, err, tc.class, tc.text)
+			// sandboxd tells OpenHands' two HTTPException(400) refusals
+			// from the rest by these sentinels, not by the text.
+			if got, want := errors.Is(err, ErrDestinationNotAbsolute), tc.text == ErrDestinationNotAbsolute.Error(); got != want {
+				t.Errorf("errors.Is(%q, ErrDestinationNotAbsolute) = %v", err, got)
+			}
+			if got, want := errors.Is(err, ErrRecursiveNotZip), tc.text == ErrRecursiveNotZip.Error(); got != want {
+				t.Errorf("errors.Is(%q, ErrRecursiveNotZip) = %v", err, got)
+			}
 			// Refused before anything is created.
 			if got := names(t, dir); len(got) != 0 {
 				t.Fatalf("created %v", got)

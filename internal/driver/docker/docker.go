@@ -268,7 +268,7 @@ again:
 	}
 	t1 := time.Now()
 	if _, err := d.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		if vol != "" && strings.Contains(err.Error(), driver.SandboxdPath) && strings.Contains(err.Error(), "no such file") {
+		if vol != "" && isMissingSandboxd(err) {
 			return driver.Sandbox{}, fmt.Errorf("%w: %v", errMissingSandboxd, err)
 		}
 		return driver.Sandbox{}, classify(err, "start container "+name)
@@ -299,7 +299,7 @@ func (d *Driver) discard(ctx context.Context, id string) {
 	}
 	// An auto-removed container may already be on its way out; wait for
 	// the engine to finish, so the caller's error means nothing is left.
-	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "in progress") {
+	if isRemovalInProgress(err) {
 		for ctx.Err() == nil {
 			if _, ierr := d.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); cerrdefs.IsNotFound(ierr) {
 				return
@@ -630,7 +630,7 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 		return d.Remove(ctx, id)
 	}
 	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
-	if cerrdefs.IsNotFound(err) || (err != nil && strings.Contains(err.Error(), "is not running")) {
+	if cerrdefs.IsNotFound(err) || isNotRunning(err) {
 		return nil
 	}
 	return classify(err, "kill "+id)
@@ -698,7 +698,7 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	}
 	// A removal already under way (AutoRemove after a kill) is waited
 	// for: the name is free when Remove returns.
-	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "in progress") {
+	if isRemovalInProgress(err) {
 		return d.waitRemoved(ctx, cid)
 	}
 	return classify(err, "remove "+id)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx/internal/driver"
@@ -127,41 +129,110 @@ func TestEmptySandboxdVolumeIsRefilled(t *testing.T) {
 	}
 }
 
-func TestPruneVolumes(t *testing.T) {
-	d := newDriver(t)
+// privateDriver is a driver whose sandboxd is a copy of the real one with
+// one byte appended: another digest, so "this build's volume" is one the
+// test makes and removes, and the shared one is not disturbed.
+func privateDriver(t *testing.T, d *Driver) (*Driver, string) {
+	t.Helper()
 	ctx := context.Background()
-	api := d.api.(*client.Client)
 	bin, err := d.bin.Locate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	current := "sbx-sandboxd-" + bin.Digest[:16]
-	stale := "sbx-sandboxd-stale-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
-	if _, err := api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: stale,
-		Labels: map[string]string{driver.LabelManaged: "true", "dev.sbx.kind": "sandboxd"}}); err != nil {
+	b, err := os.ReadFile(bin.Path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { api.VolumeRemove(context.Background(), stale, client.VolumeRemoveOptions{Force: true}) })
-	// A sandbox makes sure the current volume exists.
-	id := "prune-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
-	t.Cleanup(func() { d.Remove(context.Background(), id) })
-	if _, err := d.Create(ctx, driver.Spec{ID: id, Image: testImage(), User: "root"}); err != nil {
+	p := t.TempDir() + "/sandboxd"
+	if err := os.WriteFile(p, append(b, 0), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("SBX_SANDBOXD", p)
+	d2, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Close() })
+	b2, err := d2.bin.Locate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d2, "sbx-sandboxd-" + b2.Digest[:16]
+}
+
+// PruneVolumes takes the sandboxd volumes of earlier builds that nothing
+// uses, and nothing else: not this build's, not a later build's (another
+// checkout's, whose sandboxes may start any moment), not one that someone's
+// stopped container mounts. The test removes only volumes it made: its real
+// prunes are limited to its run label.
+func TestPruneVolumes(t *testing.T) {
+	d, current := privateDriver(t, newDriver(t))
+	ctx := context.Background()
+	api := d.api.(*client.Client)
+	run, err := randomHex(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{driver.LabelManaged: "true", "dev.sbx.kind": "sandboxd", "sbx.test.run": run}
+	volume := func(name string) {
+		t.Helper()
+		if _, err := api.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { api.VolumeRemove(context.Background(), name, client.VolumeRemoveOptions{Force: true}) })
+	}
+	stale := "sbx-sandboxd-stale-" + run
+	volume(stale)
+	// An earlier build's volume that a developer's stopped container (not
+	// one of sbx's) still mounts.
+	inUse := "sbx-sandboxd-inuse-" + run
+	volume(inUse)
+	c, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config:     &container.Config{Image: testImage(), Cmd: []string{"true"}, Labels: map[string]string{"sbx.test.run": run}},
+		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: inUse, Target: "/opt/sbx"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		api.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true})
+	})
+	// Creation times have one-second resolution.
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := d.sandboxdVolume(ctx, testImage()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.VolumeRemove(context.Background(), current, client.VolumeRemoveOptions{Force: true}) })
+	time.Sleep(1100 * time.Millisecond)
+	newer := "sbx-sandboxd-newer-" + run
+	volume(newer)
+
+	// A dry run of the real thing, over every volume on the engine.
 	got, err := d.PruneVolumes(ctx, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(got, stale) || slices.Contains(got, current) {
-		t.Fatalf("dry run = %v; want %s and not %s", got, stale, current)
+	if !slices.Contains(got, stale) {
+		t.Errorf("dry run = %v; want it to include the unused earlier volume %s", got, stale)
+	}
+	for _, keep := range []string{current, newer, inUse} {
+		if slices.Contains(got, keep) {
+			t.Errorf("dry run = %v; would remove %s", got, keep)
+		}
 	}
 	// Young volumes are kept.
-	got, err = d.PruneVolumes(ctx, time.Hour, false)
-	if err != nil || slices.Contains(got, stale) {
+	got, err = d.pruneVolumes(ctx, time.Hour, false, map[string]string{"sbx.test.run": run})
+	if err != nil || len(got) != 0 {
 		t.Fatalf("prune with a one-hour minimum age = %v, %v", got, err)
 	}
-	if _, err := api.VolumeInspect(ctx, stale, client.VolumeInspectOptions{}); err != nil {
-		t.Fatalf("young volume removed: %v", err)
+	got, err = d.pruneVolumes(ctx, 0, false, map[string]string{"sbx.test.run": run})
+	if err != nil || !slices.Equal(got, []string{stale}) {
+		t.Fatalf("prune = %v, %v; want [%s]", got, err, stale)
+	}
+	for _, keep := range []string{current, newer, inUse} {
+		if _, err := api.VolumeInspect(ctx, keep, client.VolumeInspectOptions{}); err != nil {
+			t.Errorf("%s removed: %v", keep, err)
+		}
 	}
 }
 

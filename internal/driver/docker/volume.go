@@ -144,22 +144,52 @@ func (d *Driver) fillVolume(ctx context.Context, name, image, path string) (err 
 	return nil
 }
 
-// PruneVolumes removes sandboxd volumes of other sbx builds that no
+// PruneVolumes removes sandboxd volumes of earlier sbx builds that no
 // container uses any more (each build's sandboxd gets a volume of its own,
 // so upgrades would otherwise leave one behind each time). It returns the
 // names removed, or with dryRun those it would remove. Volumes younger
 // than minAge are kept: one may be being filled for a sandbox starting now.
 func (d *Driver) PruneVolumes(ctx context.Context, minAge time.Duration, dryRun bool) ([]string, error) {
-	current := ""
-	if bin, err := d.bin.Locate(ctx); err == nil {
-		current = "sbx-sandboxd-" + bin.Digest[:16]
+	return d.pruneVolumes(ctx, minAge, dryRun, nil)
+}
+
+// pruneVolumes is PruneVolumes limited to volumes carrying all the labels
+// of only, so that a test prunes the volumes it made and nothing else.
+//
+// "Earlier" means created before this build's own volume: a volume made
+// since belongs to a build that ran later, another checkout's or a newer
+// install's, whose sandboxes may start at any moment. Without this build's
+// volume every volume is earlier than now. When this build's sandboxd
+// cannot be located, which volume is current is unknown, and nothing is
+// pruned rather than risking the one in use.
+func (d *Driver) pruneVolumes(ctx context.Context, minAge time.Duration, dryRun bool, only map[string]string) ([]string, error) {
+	bin, err := d.bin.Locate(ctx)
+	if err != nil {
+		d.log.Debug("not pruning sandboxd volumes: this build's sandboxd is unknown", "err", err)
+		return nil, nil
 	}
-	res, err := d.api.VolumeList(ctx, client.VolumeListOptions{Filters: client.Filters{}.
-		Add("label", driver.LabelManaged+"=true").Add("label", "dev.sbx.kind=sandboxd")})
+	current := "sbx-sandboxd-" + bin.Digest[:16]
+	cutoff := time.Now()
+	if cur, err := d.api.VolumeInspect(ctx, current, client.VolumeInspectOptions{}); err == nil {
+		if t, err := time.Parse(time.RFC3339, cur.Volume.CreatedAt); err == nil {
+			cutoff = t
+		}
+	} else if !cerrdefs.IsNotFound(err) {
+		return nil, classify(err, "inspect volume "+current)
+	}
+	f := client.Filters{}.Add("label", driver.LabelManaged+"=true").Add("label", "dev.sbx.kind=sandboxd")
+	for k, v := range only {
+		f = f.Add("label", k+"="+v)
+	}
+	res, err := d.api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 	if err != nil {
 		return nil, classify(err, "list volumes")
 	}
-	used, err := d.api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", driver.LabelManaged+"=true")})
+	// Every container, not only sbx's: a volume someone mounted in a
+	// container of their own (running or stopped) is theirs too, and the
+	// engine would refuse its removal anyway, but a dry run must not list
+	// it either.
+	used, err := d.api.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return nil, classify(err, "list containers")
 	}
@@ -175,7 +205,8 @@ func (d *Driver) PruneVolumes(ctx context.Context, minAge time.Duration, dryRun 
 		if v.Name == current || inUse[v.Name] {
 			continue
 		}
-		if created, err := time.Parse(time.RFC3339, v.CreatedAt); err != nil || time.Since(created) < minAge {
+		created, err := time.Parse(time.RFC3339, v.CreatedAt)
+		if err != nil || time.Since(created) < minAge || !created.Before(cutoff) {
 			continue
 		}
 		if !dryRun {

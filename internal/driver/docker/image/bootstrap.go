@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx/internal/driver"
@@ -89,7 +90,7 @@ func Bootstrap(ctx context.Context, api API, opts BootstrapOptions) (Image, erro
 			return Image{}, err
 		}
 	}
-	inputs := inputsHash(append([]string{bootstrapRecipe, suite}, pkgs...)...)
+	inputs := bootstrapInputs(suite, pkgs)
 	log = log.With("tag", tag, "suite", suite, "inputs", inputs)
 
 	// reuse returns the image under tag when it was made from the same
@@ -104,8 +105,21 @@ func Bootstrap(ctx context.Context, api API, opts BootstrapOptions) (Image, erro
 		fmt.Fprintf(w, "[bootstrap] %s is up to date\n", tag)
 		return res, found, &img, nil
 	}
-	if _, _, img, err := reuse(); img != nil || err != nil {
+	old, hadOld, img, err := reuse()
+	if img != nil || err != nil {
 		return deref(img), err
+	}
+	// The same inputs under another name (a bootstrap with --tag, or an
+	// image since renamed) are the same image: naming it costs nothing,
+	// debootstrapping again a minute or more.
+	if !opts.Force {
+		img, err := tagSameInputs(ctx, api, tag, inputs, w)
+		if img != nil || err != nil {
+			if img != nil && hadOld && old.ID != img.ID {
+				removeReplaced(ctx, api, old.ID, log)
+			}
+			return deref(img), err
+		}
 	}
 
 	if !bootstrapSupported {
@@ -133,7 +147,7 @@ func Bootstrap(ctx context.Context, api API, opts BootstrapOptions) (Image, erro
 	}
 	defer unlock()
 	// Again under the lock: the bootstrap we waited for may have made it.
-	old, hadOld, img, err := reuse()
+	old, hadOld, img, err = reuse()
 	if img != nil || err != nil {
 		return deref(img), err
 	}
@@ -225,6 +239,48 @@ func Bootstrap(ctx context.Context, api API, opts BootstrapOptions) (Image, erro
 		tag, shortID(made.ID), humanBytes(made.Size), roundDuration(elapsed),
 		roundDuration(debootstrapTime), roundDuration(importTime))
 	return made, nil
+}
+
+// bootstrapInputs is the inputs hash of a bootstrap of suite with pkgs (as
+// checkBootstrapOptions returns them), the label by which an image made
+// from the same inputs is recognised under any name.
+func bootstrapInputs(suite string, pkgs []string) string {
+	return inputsHash(append([]string{bootstrapRecipe, suite}, pkgs...)...)
+}
+
+// tagSameInputs finds a bootstrapped image made from inputs under any name
+// and tags it as tag; nil when there is none.
+func tagSameInputs(ctx context.Context, api API, tag, inputs string, w io.Writer) (*Image, error) {
+	res, err := api.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.
+		Add("label", LabelKind+"="+KindBase).Add("label", LabelInputs+"="+inputs)})
+	if err != nil {
+		return nil, engineError(err, "listing images")
+	}
+	// Only an import (one layer) is a bootstrap: an image built FROM one
+	// inherits its labels but is not it.
+	i := slices.IndexFunc(res.Items, func(it imagetypes.Summary) bool {
+		in, ok, err := inspect(ctx, api, it.ID)
+		return err == nil && ok && len(in.RootFS.Layers) == 1
+	})
+	if i < 0 {
+		return nil, nil
+	}
+	src := res.Items[i]
+	if _, err := api.ImageTag(ctx, client.ImageTagOptions{Source: src.ID, Target: tag}); err != nil {
+		return nil, engineError(err, "tagging "+tag)
+	}
+	got, ok, err := inspect(ctx, api, tag)
+	if err != nil || !ok {
+		return nil, err
+	}
+	from := shortID(src.ID)
+	if t := realTags(src.RepoTags); len(t) > 0 {
+		from = t[0]
+	}
+	fmt.Fprintf(w, "[bootstrap] %s was made from the same inputs; tagged it %s\n", from, tag)
+	img := imageFromInspect(tag, got)
+	img.Reused = true
+	return &img, nil
 }
 
 // debianName reports whether s is a valid Debian package (or suite) name:

@@ -69,6 +69,10 @@ func (missingImageAPI) ImageInspect(context.Context, string, ...client.ImageInsp
 	return client.ImageInspectResult{}, cerrdefs.ErrNotFound
 }
 
+func (missingImageAPI) ImageList(context.Context, client.ImageListOptions) (client.ImageListResult, error) {
+	return client.ImageListResult{}, nil
+}
+
 // fakeDebootstrap writes a script that stands in for debootstrap: it
 // records its arguments in calls, speaks the progress protocol on fd 3
 // and runs body with $target set to the target directory.
@@ -144,10 +148,14 @@ func TestBootstrapWithFakeDebootstrap(t *testing.T) {
 	tag := uniqueTag(t)
 	removeImageAtCleanup(t, cli, tag)
 	progress := &testWriter{t: t}
+	// A package of this run's own makes the inputs unique: Bootstrap reuses
+	// an image of the same inputs under any name, and the engine is shared
+	// with other runs of this test.
+	own := "sbx-fake-" + randomHex(4)
 	opts := BootstrapOptions{
 		Tag:         tag,
 		Mirror:      "http://mirror.invalid/debian",
-		Packages:    []string{"python3", "bash"},
+		Packages:    []string{"python3", own, "bash"},
 		TmpDir:      tmp,
 		Debootstrap: prog,
 		Progress:    progress,
@@ -162,7 +170,7 @@ func TestBootstrapWithFakeDebootstrap(t *testing.T) {
 	}
 	args, _ := os.ReadFile(calls)
 	f := strings.Fields(string(args))
-	if len(f) != 6 || f[0] != "--debian-installer" || f[1] != "--variant=minbase" || f[2] != "--include=bash,python3" ||
+	if len(f) != 6 || f[0] != "--debian-installer" || f[1] != "--variant=minbase" || f[2] != "--include=bash,python3,"+own ||
 		f[3] != "bookworm" || !strings.HasPrefix(f[4], filepath.Join(tmp, "sbx-bootstrap-")) || f[5] != opts.Mirror {
 		t.Errorf("debootstrap arguments: %q", f)
 	}
@@ -192,7 +200,7 @@ func TestBootstrapWithFakeDebootstrap(t *testing.T) {
 
 	// Same inputs (package order does not matter): reused, debootstrap
 	// not run.
-	opts.Packages = []string{"bash", "python3", "bash"}
+	opts.Packages = []string{"bash", own, "python3", "bash"}
 	again, err := Bootstrap(t.Context(), cli, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +224,22 @@ func TestBootstrapWithFakeDebootstrap(t *testing.T) {
 	if _, err := cli.ImageInspect(t.Context(), img.ID); err == nil {
 		removeImageAtCleanup(t, cli, img.ID)
 		t.Errorf("the replaced image %s was kept", img.ID)
+	}
+
+	// The same inputs asked for under another name: the image is named so,
+	// not made again.
+	opts.Force = false
+	opts.Tag = uniqueTag(t)
+	removeImageAtCleanup(t, cli, opts.Tag)
+	named, err := Bootstrap(t.Context(), cli, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !named.Reused || named.ID != forced.ID || named.Ref != opts.Tag || countLines(t, calls) != 2 {
+		t.Errorf("under another name: reused %v, id %s (want %s), ref %s, debootstrap runs %d", named.Reused, named.ID, forced.ID, named.Ref, countLines(t, calls))
+	}
+	if !strings.Contains(progress.String(), "tagged it "+opts.Tag) {
+		t.Error("progress does not say the image was tagged")
 	}
 }
 
@@ -340,23 +364,46 @@ func processGone(pid int, wait time.Duration) bool {
 	}
 }
 
-// TestBootstrapReal runs the real debootstrap (about a minute, and it
-// needs a Debian mirror): SBX_TEST_BOOTSTRAP=1.
+// TestBootstrapReal checks the image `sbx image bootstrap` makes with the
+// default inputs (SBX_TEST_BOOTSTRAP=1). An image of the same inputs that
+// is already there (the user's, or the one .ci/run bootstraps before the
+// test images) is what a debootstrap would make, so the test checks that
+// one under a name of its own and debootstraps (about a minute, and a
+// Debian mirror) only when there is none: a fresh machine runs the real
+// path once. SBX_TEST_BOOTSTRAP=force debootstraps in any case.
 func TestBootstrapReal(t *testing.T) {
-	if os.Getenv("SBX_TEST_BOOTSTRAP") != "1" {
-		t.Skip("runs debootstrap for about a minute; set SBX_TEST_BOOTSTRAP=1")
+	mode := os.Getenv("SBX_TEST_BOOTSTRAP")
+	if mode != "1" && mode != "force" {
+		t.Skip("checks the bootstrapped image, running debootstrap for about a minute when there is none; set SBX_TEST_BOOTSTRAP=1 (or force)")
 	}
-	needRoot(t)
 	cli := dockerClient(t)
 	tag := uniqueTag(t)
 	removeImageAtCleanup(t, cli, tag)
 	progress := &testWriter{t: t}
-	start := time.Now()
-	img, err := Bootstrap(t.Context(), cli, BootstrapOptions{Tag: tag, Progress: progress})
+	pkgs, err := checkBootstrapOptions(tag, "bookworm", DefaultPackages())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("bootstrapped %s (%s) in %v", tag, humanBytes(img.Size), time.Since(start))
+	inputs := bootstrapInputs("bookworm", pkgs)
+	existing, err := cli.ImageList(t.Context(), client.ImageListOptions{Filters: client.Filters{}.
+		Add("label", LabelKind+"="+KindBase).Add("label", LabelInputs+"="+inputs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := BootstrapOptions{Tag: tag, Progress: progress, Force: mode == "force"}
+	fresh := opts.Force || len(existing.Items) == 0
+	if fresh {
+		needRoot(t)
+	}
+	start := time.Now()
+	img, err := Bootstrap(t.Context(), cli, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Reused == fresh || img.Inputs != inputs {
+		t.Errorf("bootstrap (a real debootstrap expected: %v): %+v", fresh, img)
+	}
+	t.Logf("bootstrapped %s (%s, reused %v) in %v", tag, humanBytes(img.Size), img.Reused, time.Since(start))
 	out, err := exec.CommandContext(t.Context(), "docker", "run", "--rm", "--network", "none", "--label", "sbx.test=1", tag,
 		"bash", "-c", "python3 -c 'import venv, sys; print(sys.version_info[0])' && git --version && curl --version >/dev/null && sudo --version >/dev/null && ps -p 1 >/dev/null && less --version >/dev/null && echo ok").CombinedOutput()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
