@@ -249,9 +249,14 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("logs --tail 1: %s", r)
 	}
 
-	// One missing id fails on its own; the others are still removed.
+	// Without -f a missing id fails on its own; the others are still
+	// handled. With -f, as docker rm -f, a missing one is no error.
+	r = sbxCmd(t, e, "rm", "clitest-missing", id)
+	if r.code != exitFailure || r.stdout != "" || !strings.Contains(r.stderr, "clitest-missing") || !strings.Contains(r.stderr, "sbx ls") {
+		t.Fatalf("rm with a missing id: %s", r)
+	}
 	r = sbxCmd(t, e, "rm", "-f", "clitest-missing", id)
-	if r.code != exitFailure || r.stdout != id+"\n" || !strings.Contains(r.stderr, "clitest-missing") {
+	if r.code != 0 || r.stdout != id+"\n" || r.stderr != "" {
 		t.Fatalf("rm -f with a missing id: %s", r)
 	}
 	if st := stateOf(t, e, id); st != "" {

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
@@ -44,26 +46,39 @@ func (p cpPath) String() string {
 	return p.ID + ":" + p.Path
 }
 
-func (a *app) cmdCp(ctx context.Context, args []string) error {
-	f := newFlags("cp", "SRC DST", cpAbout)
-	if err := f.parse(a, args); err != nil {
-		return err
+func (a *app) cpCmd() *cobra.Command {
+	c := newCommand("cp SRC DST", "Copy files between the host and a sandbox", cpAbout, func(c *cobra.Command, args []string) error {
+		if len(args) != 2 {
+			return usageErrorf("cp", "want SRC and DST, one of them ID:/path")
+		}
+		o := cpOptions{Src: parseCpPath(args[0]), Dst: parseCpPath(args[1])}
+		switch {
+		case (o.Src.ID == "") == (o.Dst.ID == ""):
+			return usageErrorf("cp", "exactly one of SRC and DST must be in a sandbox (ID:/path)")
+		case o.Src.ID != "" && !path.IsAbs(o.Src.Path), o.Dst.ID != "" && !path.IsAbs(o.Dst.Path):
+			return usageErrorf("cp", "a path in a sandbox must be absolute (ID:/path)")
+		case o.Src.Path == "" || o.Dst.Path == "":
+			return usageErrorf("cp", "empty path")
+		case o.Src.Path == "-" || o.Dst.Path == "-":
+			return usageErrorf("cp", "copying from or to a tar stream (-) is not supported; give a path")
+		}
+		return a.copy(c.Context(), o)
+	})
+	c.ValidArgsFunction = a.completeCp
+	return c
+}
+
+// completeCp offers host files and "ID:" for each sandbox.
+func (a *app) completeCp(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) >= 2 || strings.ContainsRune(toComplete, ':') {
+		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	if f.NArg() != 2 {
-		return usageErrorf("cp", "want SRC and DST, one of them ID:/path")
+	ids, _ := a.completeIDs(0)(c, args, toComplete)
+	for i, id := range ids {
+		id, _, _ = strings.Cut(id, "\t")
+		ids[i] = id + ":"
 	}
-	o := cpOptions{Src: parseCpPath(f.Arg(0)), Dst: parseCpPath(f.Arg(1))}
-	switch {
-	case (o.Src.ID == "") == (o.Dst.ID == ""):
-		return usageErrorf("cp", "exactly one of SRC and DST must be in a sandbox (ID:/path)")
-	case o.Src.ID != "" && !path.IsAbs(o.Src.Path), o.Dst.ID != "" && !path.IsAbs(o.Dst.Path):
-		return usageErrorf("cp", "a path in a sandbox must be absolute (ID:/path)")
-	case o.Src.Path == "" || o.Dst.Path == "":
-		return usageErrorf("cp", "empty path")
-	case o.Src.Path == "-" || o.Dst.Path == "-":
-		return usageErrorf("cp", "copying from or to a tar stream (-) is not supported; give a path")
-	}
-	return a.copy(ctx, o)
+	return ids, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveDefault
 }
 
 // parseCpPath splits ID:/path. As with docker cp, a host path containing
