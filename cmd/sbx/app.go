@@ -37,7 +37,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{getenv: getenv, environ: environ, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.rootCmd()
-	root.SetArgs(args)
+	// nil would make cobra read os.Args.
+	root.SetArgs(append([]string{}, args...))
 	return a.exit(ctx, root.ExecuteContext(ctx))
 }
 
