@@ -267,7 +267,11 @@ func (r *Runtime) Create(ctx context.Context, co CreateOptions) (*Sandbox, error
 	// runtime leaves git config alone for the same reason); the variables
 	// reach the shell through sandboxd's environment instead.
 	if err := sb.setupEnv(ctx, r.cfg, co.Env, !r.be.Caps.Traits.HostFilesystem); err != nil {
-		_ = sb.destroy(context.WithoutCancel(ctx))
+		// A create that fails or is cancelled leaves nothing behind; the
+		// removal outlives ctx, but not forever.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_ = sb.destroy(dctx)
+		cancel()
 		return nil, err
 	}
 	r.log.Debug("sandbox ready", "id", id, "driver", r.be.Name, "image", spec.Image,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/config"
@@ -37,93 +36,10 @@ type app struct {
 func run(ctx context.Context, args []string, getenv func(string) string, environ func() []string,
 	stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{getenv: getenv, environ: environ, stdin: stdin, stdout: stdout, stderr: stderr}
-	return a.exit(ctx, a.dispatch(ctx, args))
-}
-
-// subcommand is one entry of the command table.
-type subcommand struct {
-	name    string
-	summary string
-	run     func(a *app, ctx context.Context, args []string) error
-}
-
-func commands() []subcommand {
-	return []subcommand{
-		{"run", "Create a sandbox and run a command or a shell in it", (*app).cmdRun},
-		{"exec", "Run a command in a running sandbox", (*app).cmdExec},
-		{"ls", "List sandboxes", (*app).cmdLs},
-		{"stop", "Stop sandboxes (their files are kept)", (*app).cmdStop},
-		{"start", "Start stopped sandboxes again", (*app).cmdStart},
-		{"pause", "Freeze sandboxes with their processes", (*app).cmdPause},
-		{"resume", "Thaw paused sandboxes", (*app).cmdResume},
-		{"rm", "Remove sandboxes", (*app).cmdRm},
-		{"logs", "Show a sandbox's server log", (*app).cmdLogs},
-		{"cp", "Copy files between the host and a sandbox", (*app).cmdCp},
-		{"gc", "Remove sandboxes nothing holds any more", (*app).cmdGC},
-		{"image", "Make and list sandbox images (bootstrap, build, ls)", (*app).cmdImage},
-		{"config", "Show the effective configuration", (*app).cmdConfig},
-		{"version", "Show version information", (*app).cmdVersion},
-		{"help", "Show help for a command", (*app).cmdHelp},
-	}
-}
-
-func findCommand(name string) (subcommand, bool) {
-	for _, c := range commands() {
-		if c.name == name {
-			return c, true
-		}
-	}
-	return subcommand{}, false
-}
-
-func (a *app) dispatch(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		a.mainUsage(a.stdout)
-		return nil
-	}
-	switch args[0] {
-	case "-h", "-help", "--help":
-		a.mainUsage(a.stdout)
-		return nil
-	case "-v", "--version":
-		return a.cmdVersion(ctx, nil)
-	}
-	c, ok := findCommand(args[0])
-	if !ok {
-		if strings.HasPrefix(args[0], "-") {
-			return usageErrorf("", "unknown option %s", args[0])
-		}
-		return usageErrorf("", "unknown command %q", args[0])
-	}
-	return c.run(a, ctx, args[1:])
-}
-
-func (a *app) mainUsage(w io.Writer) {
-	fmt.Fprint(w, `Usage: sbx COMMAND [OPTIONS] [ARGS...]
-
-Sandboxes for AI coding agents, configured as OpenHands' runtime is
-(RUNTIME=docker|local, SANDBOX_* variables, config.toml).
-
-Commands:
-`)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
-	}
-	fmt.Fprint(w, `
-Run 'sbx COMMAND -h' for a command's options.
-`)
-}
-
-func (a *app) cmdHelp(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		a.mainUsage(a.stdout)
-		return nil
-	}
-	c, ok := findCommand(args[0])
-	if !ok || c.name == "help" {
-		return usageErrorf("", "unknown command %q", args[0])
-	}
-	return c.run(a, ctx, append(args[1:len(args):len(args)], "-h"))
+	root := a.rootCmd()
+	// nil would make cobra read os.Args.
+	root.SetArgs(append([]string{}, args...))
+	return a.exit(ctx, root.ExecuteContext(ctx))
 }
 
 // exitStatus is a command's own exit status, passed through silently.
@@ -143,8 +59,9 @@ func usageErrorf(cmd, format string, args ...any) error {
 	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
 }
 
-// errHelpShown ends a command after -h printed its usage.
-var errHelpShown = errors.New("help shown")
+// errNothingDone tells forEachID that an id needed nothing done: neither
+// a failure nor worth printing.
+var errNothingDone = errors.New("nothing done")
 
 // reported is an error whose details were already printed (per-id
 // failures of stop, rm…); only the exit status is left to set.
@@ -167,7 +84,7 @@ func (a *app) exit(ctx context.Context, err error) int {
 		sig    signalError
 	)
 	switch {
-	case err == nil, errors.Is(err, errHelpShown):
+	case err == nil:
 		return exitOK
 	case errors.As(err, &status):
 		return int(status)
@@ -246,7 +163,11 @@ func withHint(err error, id string) error {
 func (a *app) forEachID(ids []string, f func(id string) error) error {
 	failed := 0
 	for _, id := range ids {
-		if err := f(id); err != nil {
+		err := f(id)
+		if errors.Is(err, errNothingDone) {
+			continue
+		}
+		if err != nil {
 			fmt.Fprintf(a.stderr, "sbx: %s\n", withHint(err, id))
 			failed++
 			continue

@@ -249,9 +249,14 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("logs --tail 1: %s", r)
 	}
 
-	// One missing id fails on its own; the others are still removed.
+	// Without -f a missing id fails on its own; the others are still
+	// handled. With -f, as docker rm -f, a missing one is no error.
+	r = sbxCmd(t, e, "rm", "clitest-missing", id)
+	if r.code != exitFailure || r.stdout != "" || !strings.Contains(r.stderr, "clitest-missing") || !strings.Contains(r.stderr, "sbx ls") {
+		t.Fatalf("rm with a missing id: %s", r)
+	}
 	r = sbxCmd(t, e, "rm", "-f", "clitest-missing", id)
-	if r.code != exitFailure || r.stdout != id+"\n" || !strings.Contains(r.stderr, "clitest-missing") {
+	if r.code != 0 || r.stdout != id+"\n" || r.stderr != "" {
 		t.Fatalf("rm -f with a missing id: %s", r)
 	}
 	if st := stateOf(t, e, id); st != "" {
@@ -376,11 +381,29 @@ func testCopy(t *testing.T, e env, id, base string) {
 	if fi, err := os.Stat(filepath.Join(back, "r.sh")); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("r.sh lost its mode: %v %v", fi.Mode(), err)
 	}
+	// A file over a file, a directory's contents into a directory, and a
+	// file to a directory that is not there.
+	mustSbx(t, e, "cp", id+":"+base+"/tree/sub/deep/z", filepath.Join(back, "renamed.txt"))
+	contents := filepath.Join(back, "contents")
+	os.Mkdir(contents, 0o755)
+	mustSbx(t, e, "cp", id+":"+base+"/tree/sub/.", contents)
+	for name, content := range map[string]string{"renamed.txt": "zed", "contents/run.sh": "#!/bin/sh\necho run\n", "contents/deep/z": "zed"} {
+		if b, err := os.ReadFile(filepath.Join(back, name)); err != nil || string(b) != content {
+			t.Errorf("%s: %q, %v; want %q", name, b, err, content)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(contents, "sub")); err == nil {
+		t.Error("SRC/. copied the directory itself")
+	}
+	r = sbxCmd(t, e, "cp", id+":"+base+"/renamed.txt", filepath.Join(back, "nodir")+"/")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("cp of a file to a missing directory: %s", r)
+	}
 	r = sbxCmd(t, e, "cp", id+":"+base+"/missing", back)
 	if r.code != exitFailure || !strings.Contains(r.stderr, "no such file") {
 		t.Errorf("cp of a missing file: %s", r)
 	}
-	r = sbxCmd(t, e, "cp", id+":"+base+"/tree", filepath.Join(back, "renamed.txt"))
+	r = sbxCmd(t, e, "cp", id+":"+base+"/tree", filepath.Join(back, "r.sh"))
 	if r.code != exitFailure || !strings.Contains(r.stderr, "onto file") {
 		t.Errorf("cp of a directory onto a file: %s", r)
 	}

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 )
 
 const configAbout = `
@@ -21,21 +22,25 @@ type settingJSON struct {
 	Secret  bool   `json:"secret"`
 }
 
-func (a *app) cmdConfig(ctx context.Context, args []string) error {
-	f := newFlags("config", "[OPTIONS]", configAbout)
-	asJSON := f.Bool("json", false, "print a JSON array")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		return usageErrorf("config", "unexpected argument %q", f.Arg(0))
-	}
+func (a *app) configCmd() *cobra.Command {
+	var asJSON bool
+	c := newCommand("config [OPTIONS]", "Show the effective configuration", configAbout, func(c *cobra.Command, args []string) error {
+		if err := noArgs(c, args); err != nil {
+			return err
+		}
+		return a.showConfig(asJSON)
+	})
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return c
+}
+
+func (a *app) showConfig(asJSON bool) error {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return err
 	}
 	settings := cfg.Describe()
-	if *asJSON {
+	if asJSON {
 		out := make([]settingJSON, 0, len(settings))
 		for _, s := range settings {
 			out = append(out, settingJSON{Section: s.Section, Key: s.Key, Env: s.Env, Value: s.Value,

@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
@@ -23,26 +25,28 @@ with its exit status. The shell is the sandbox's persistent one: its
 working directory and variables carry over between calls. The sandbox is
 left as it was.`
 
-func (a *app) cmdExec(ctx context.Context, args []string) error {
-	f := newFlags("exec", "[OPTIONS] ID [--] COMMAND [ARG...]", execAbout)
+func (a *app) execCmd() *cobra.Command {
 	var o execOptions
-	f.DurationVar(&o.Timeout, "timeout", 0, "stop waiting after `DURATION` and interrupt the command (default: none)")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	rest := f.Args()
-	if len(rest) > 1 && rest[1] == "--" {
-		// Only right after the id: a later -- belongs to the command.
-		rest = append(rest[:1:1], rest[2:]...)
-	}
-	if len(rest) < 2 {
-		return usageErrorf("exec", "want a sandbox id and a command: sbx exec ID -- COMMAND")
-	}
-	if o.Timeout < 0 {
-		return usageErrorf("exec", "--timeout must not be negative")
-	}
-	o.ID, o.Command = rest[0], rest[1:]
-	return a.execIn(ctx, o)
+	c := newCommand("exec [OPTIONS] ID [--] COMMAND [ARG...]", "Run a command in a running sandbox", execAbout,
+		func(c *cobra.Command, rest []string) error {
+			if len(rest) > 1 && rest[1] == "--" {
+				// Only right after the id: a later -- belongs to the command.
+				rest = append(rest[:1:1], rest[2:]...)
+			}
+			if len(rest) < 2 {
+				return usageErrorf("exec", "want a sandbox id and a command: sbx exec ID -- COMMAND")
+			}
+			if o.Timeout < 0 {
+				return usageErrorf("exec", "--timeout must not be negative")
+			}
+			o.ID, o.Command = rest[0], rest[1:]
+			return a.execIn(c.Context(), o)
+		})
+	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "stop waiting after `DURATION` and interrupt the command (default: none)")
+	// The command's own flags (sh -c) follow the id.
+	c.Flags().SetInterspersed(false)
+	c.ValidArgsFunction = a.completeIDs(1)
+	return c
 }
 
 // execIn is `sbx exec`.

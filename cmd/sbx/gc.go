@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sbx-dev/sbx"
 )
 
@@ -20,22 +22,21 @@ creator (an sbx process on this host) has exited. Sandboxes started with
 'sbx run -d' or keep_runtime_alive, paused ones and ones younger than the
 grace period are left alone.`
 
-func (a *app) cmdGC(ctx context.Context, args []string) error {
-	f := newFlags("gc", "[OPTIONS]", gcAbout)
+func (a *app) gcCmd() *cobra.Command {
 	var o gcOptions
-	f.DurationVar(&o.Grace, "grace", 10*time.Minute, "leave sandboxes younger than `DURATION`")
-	f.BoolVar(&o.DryRun, "dry-run", false, "only print what would be removed")
-	f.BoolVar(&o.JSON, "json", false, "print a JSON array of the sandboxes")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		return usageErrorf("gc", "unexpected argument %q", f.Arg(0))
-	}
-	if o.Grace < 0 {
-		return usageErrorf("gc", "--grace must not be negative")
-	}
-	return a.gc(ctx, o)
+	c := newCommand("gc [OPTIONS]", "Remove sandboxes nothing holds any more", gcAbout, func(c *cobra.Command, args []string) error {
+		if err := noArgs(c, args); err != nil {
+			return err
+		}
+		if o.Grace < 0 {
+			return usageErrorf("gc", "--grace must not be negative")
+		}
+		return a.gc(c.Context(), o)
+	})
+	c.Flags().DurationVar(&o.Grace, "grace", 10*time.Minute, "leave sandboxes younger than `DURATION`")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "only print what would be removed")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print a JSON array of the sandboxes")
+	return c
 }
 
 func (a *app) gc(ctx context.Context, o gcOptions) error {
@@ -55,6 +56,15 @@ func (a *app) gc(ctx context.Context, o gcOptions) error {
 	verb := "removed"
 	if o.DryRun {
 		verb = "would remove"
+	}
+	if len(removed) == 0 && err == nil {
+		// Silence would leave the user wondering whether gc ran at all.
+		if o.DryRun {
+			fmt.Fprintln(a.stdout, "nothing would be removed")
+		} else {
+			fmt.Fprintln(a.stdout, "nothing to remove")
+		}
+		return nil
 	}
 	now := time.Now()
 	for _, in := range removed {

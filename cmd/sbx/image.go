@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
 
 	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 	"github.com/sbx-dev/sbx/internal/errdefs"
@@ -16,29 +17,20 @@ import (
 )
 
 const imageAbout = `
-Make and list the images sandboxes start from (docker runtime only).
+Make and list the images sandboxes start from (docker runtime only).`
 
-Commands:
-  bootstrap  Build a Debian base image from scratch with debootstrap (no registry needed)
-  build      Bake sandboxd into a base image, giving a runtime image
-  ls         List the images sbx made`
-
-func (a *app) cmdImage(ctx context.Context, args []string) error {
-	if len(args) == 0 {
+func (a *app) imageCmd() *cobra.Command {
+	c := newCommand("image COMMAND [OPTIONS]", "Make and list sandbox images (bootstrap, build, ls)", imageAbout, func(c *cobra.Command, args []string) error {
 		return usageErrorf("image", "want a subcommand: bootstrap, build or ls")
-	}
-	switch args[0] {
-	case "-h", "-help", "--help":
-		newFlags("image", "COMMAND [OPTIONS]", imageAbout).usage(a.stdout)
+	})
+	c.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return unknownCommand(c, args[0], "image")
+		}
 		return nil
-	case "bootstrap":
-		return a.cmdImageBootstrap(ctx, args[1:])
-	case "build":
-		return a.cmdImageBuild(ctx, args[1:])
-	case "ls":
-		return a.cmdImageLs(ctx, args[1:])
 	}
-	return usageErrorf("image", "unknown image command %q; want bootstrap, build or ls", args[0])
+	c.AddCommand(a.imageBootstrapCmd(), a.imageBuildCmd(), a.imageLsCmd())
+	return c
 }
 
 // dockerClient is the engine client the image commands talk to.
@@ -63,20 +55,21 @@ it), so sandboxes start without sandboxd being injected. An image built
 earlier from the same inputs is reused unless --force is given. The image
 name is printed; use it with --image or SANDBOX_RUNTIME_CONTAINER_IMAGE.`
 
-func (a *app) cmdImageBuild(ctx context.Context, args []string) error {
-	f := newFlags("image build", "--base IMAGE [OPTIONS]", imageBuildAbout)
+func (a *app) imageBuildCmd() *cobra.Command {
 	var o imageBuildOptions
+	c := newCommand("build --base IMAGE [OPTIONS]", "Bake sandboxd into a base image, giving a runtime image", imageBuildAbout,
+		func(c *cobra.Command, args []string) error {
+			if err := noArgs(c, args); err != nil {
+				return err
+			}
+			return a.imageBuild(c.Context(), o)
+		})
+	f := c.Flags()
 	f.StringVar(&o.Base, "base", "", "base `IMAGE` to build on (default: "+image.DefaultBaseImage+")")
 	f.StringVar(&o.ExtraDeps, "extra-deps", "", "shell `COMMAND` run in the image, e.g. 'apt-get install -y ruby'")
 	f.StringVar(&o.Tag, "tag", "", "name the image `TAG` (default: "+image.RuntimeRepository+":<inputs hash>)")
 	f.BoolVar(&o.Force, "force", false, "build even if an up-to-date image exists, without the build cache")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		return usageErrorf("image build", "unexpected argument %q", f.Arg(0))
-	}
-	return a.imageBuild(ctx, o)
+	return c
 }
 
 func (a *app) imageBuild(ctx context.Context, o imageBuildOptions) error {
@@ -108,15 +101,19 @@ const imageLsAbout = `
 List the images sbx made (bootstrapped base images and runtime images),
 newest first.`
 
-func (a *app) cmdImageLs(ctx context.Context, args []string) error {
-	f := newFlags("image ls", "[OPTIONS]", imageLsAbout)
-	asJSON := f.Bool("json", false, "print a JSON array")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		return usageErrorf("image ls", "unexpected argument %q", f.Arg(0))
-	}
+func (a *app) imageLsCmd() *cobra.Command {
+	var asJSON bool
+	c := newCommand("ls [OPTIONS]", "List the images sbx made", imageLsAbout, func(c *cobra.Command, args []string) error {
+		if err := noArgs(c, args); err != nil {
+			return err
+		}
+		return a.imageLs(c.Context(), asJSON)
+	})
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return c
+}
+
+func (a *app) imageLs(ctx context.Context, asJSON bool) error {
 	c, err := dockerClient()
 	if err != nil {
 		return err
@@ -126,7 +123,7 @@ func (a *app) cmdImageLs(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(a.stdout, imagesJSON(imgs))
 	}
 	return writeImageTable(a.stdout, imgs, time.Now())

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 )
 
@@ -19,20 +21,21 @@ Build a Debian base image from scratch with debootstrap and import it, for
 machines that cannot pull images. Sandboxes fall back to it when the base
 image cannot be pulled. Needs root and debootstrap on the host.`
 
-func (a *app) cmdImageBootstrap(ctx context.Context, args []string) error {
-	f := newFlags("image bootstrap", "[OPTIONS]", imageBootstrapAbout)
+func (a *app) imageBootstrapCmd() *cobra.Command {
 	var o imageBootstrapOptions
+	c := newCommand("bootstrap [OPTIONS]", "Build a Debian base image from scratch with debootstrap (no registry needed)", imageBootstrapAbout,
+		func(c *cobra.Command, args []string) error {
+			if err := noArgs(c, args); err != nil {
+				return err
+			}
+			return a.imageBootstrap(c.Context(), o)
+		})
+	f := c.Flags()
 	f.StringVar(&o.Tag, "tag", image.DefaultBootstrapTag, "name the image `TAG`")
 	f.StringVar(&o.Suite, "suite", "", "Debian `SUITE` (default: bookworm)")
 	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror `URL` (default: the host's apt source, else deb.debian.org)")
 	f.BoolVar(&o.Force, "force", false, "bootstrap even if an up-to-date image exists")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		return usageErrorf("image bootstrap", "unexpected argument %q", f.Arg(0))
-	}
-	return a.imageBootstrap(ctx, o)
+	return c
 }
 
 func (a *app) imageBootstrap(ctx context.Context, o imageBootstrapOptions) error {

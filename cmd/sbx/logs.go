@@ -1,24 +1,29 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
 
 const logsAbout = `
 Print the log of a sandbox's server, sandboxd (not the shell's output:
 that is in the replies to the commands).`
 
-func (a *app) cmdLogs(ctx context.Context, args []string) error {
-	f := newFlags("logs", "[OPTIONS] ID", logsAbout)
-	tail := f.Int("tail", 0, "show only the last `N` lines (default: all)")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() != 1 {
-		return usageErrorf("logs", "want exactly one sandbox id")
-	}
-	if *tail < 0 {
-		return usageErrorf("logs", "--tail must not be negative")
-	}
-	return a.logs(ctx, f.Arg(0), *tail)
+func (a *app) logsCmd() *cobra.Command {
+	var tail int
+	c := newCommand("logs [OPTIONS] ID", "Show a sandbox's server log", logsAbout, func(c *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usageErrorf("logs", "want exactly one sandbox id")
+		}
+		if tail < 0 {
+			return usageErrorf("logs", "--tail must not be negative")
+		}
+		return a.logs(c.Context(), args[0], tail)
+	})
+	c.Flags().IntVar(&tail, "tail", 0, "show only the last `N` lines (default: all)")
+	c.ValidArgsFunction = a.completeIDs(1)
+	return c
 }
 
 func (a *app) logs(ctx context.Context, id string, tail int) error {

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sbx-dev/sbx"
 )
 
@@ -21,19 +23,18 @@ const lsAbout = `
 List sbx's sandboxes of the configured runtime, oldest first. Without -a
 only running and paused ones are shown.`
 
-func (a *app) cmdLs(ctx context.Context, args []string) error {
-	f := newFlags("ls", "[OPTIONS]", lsAbout)
+func (a *app) lsCmd() *cobra.Command {
 	var o lsOptions
-	f.BoolVar(&o.All, "a", false, "show stopped sandboxes too")
-	f.BoolVar(&o.JSON, "json", false, "print a JSON array")
-	f.BoolVar(&o.Quiet, "q", false, "print ids only")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		return usageErrorf("ls", "unexpected argument %q", f.Arg(0))
-	}
-	return a.list(ctx, o)
+	c := newCommand("ls [OPTIONS]", "List sandboxes", lsAbout, func(c *cobra.Command, args []string) error {
+		if err := noArgs(c, args); err != nil {
+			return err
+		}
+		return a.list(c.Context(), o)
+	})
+	c.Flags().BoolVarP(&o.All, "all", "a", false, "show stopped sandboxes too")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print a JSON array")
+	c.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "print ids only")
+	return c
 }
 
 func (a *app) list(ctx context.Context, o lsOptions) error {

@@ -36,10 +36,12 @@ func (e signalError) Error() string {
 }
 
 // signalContext cancels its context on the first SIGINT or SIGTERM, so that
-// whatever is under way cleans up (an `sbx run --rm` sandbox is removed);
-// a second SIGINT means the user does not want to wait for that, and exits
-// at once. The context carries an interrupts value through which the
-// interactive shell takes SIGINT over to forward it as Ctrl-C.
+// whatever is under way cleans up (an `sbx run --rm` sandbox is removed).
+// Further signals do not cut the cleanup short: exiting then is what
+// leaked sandboxes, and the cleanup is bounded anyway (cleanupContext), so
+// they only say that it is still going on. The context carries an
+// interrupts value through which the interactive shell takes SIGINT over
+// to forward it as Ctrl-C.
 func signalContext() (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	intr := &interrupts{}
@@ -58,9 +60,9 @@ func signalContext() (context.Context, func()) {
 				if sig == syscall.SIGINT && intr.deliver() {
 					continue
 				}
-				if cancelled && sig == syscall.SIGINT {
-					fmt.Fprintln(os.Stderr, "sbx: interrupted again; exiting without cleaning up")
-					os.Exit(128 + int(sig))
+				if cancelled {
+					fmt.Fprintln(os.Stderr, "sbx: still cleaning up, please wait")
+					continue
 				}
 				cancelled = true
 				cancel(signalError{sig})

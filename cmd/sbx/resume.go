@@ -1,19 +1,23 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
 
 const resumeAbout = `
 Thaw paused sandboxes and wait until each answers.`
 
-func (a *app) cmdResume(ctx context.Context, args []string) error {
-	f := newFlags("resume", "ID...", resumeAbout)
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() == 0 {
-		return usageErrorf("resume", "want at least one sandbox id")
-	}
-	return a.resume(ctx, f.Args())
+func (a *app) resumeCmd() *cobra.Command {
+	c := newCommand("resume ID...", "Thaw paused sandboxes", resumeAbout, func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageErrorf("resume", "want at least one sandbox id")
+		}
+		return a.resume(c.Context(), args)
+	})
+	c.ValidArgsFunction = a.completeIDs(0)
+	return c
 }
 
 func (a *app) resume(ctx context.Context, ids []string) error {

@@ -2,23 +2,29 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sbx-dev/sbx"
 )
 
 const rmAbout = `
 Remove sandboxes with their files. A running or paused sandbox is only
 removed with -f.`
 
-func (a *app) cmdRm(ctx context.Context, args []string) error {
-	f := newFlags("rm", "[OPTIONS] ID...", rmAbout)
-	force := f.Bool("f", false, "remove running and paused sandboxes too")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() == 0 {
-		return usageErrorf("rm", "want at least one sandbox id")
-	}
-	return a.remove(ctx, f.Args(), *force)
+func (a *app) rmCmd() *cobra.Command {
+	var force bool
+	c := newCommand("rm [OPTIONS] ID...", "Remove sandboxes", rmAbout, func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageErrorf("rm", "want at least one sandbox id")
+		}
+		return a.remove(c.Context(), args, force)
+	})
+	c.Flags().BoolVarP(&force, "force", "f", false, "remove running and paused sandboxes too; a missing one is no error")
+	c.ValidArgsFunction = a.completeIDs(0)
+	return c
 }
 
 func (a *app) remove(ctx context.Context, ids []string, force bool) error {
@@ -31,6 +37,10 @@ func (a *app) remove(ctx context.Context, ids []string, force bool) error {
 		// Remove of a missing sandbox is no error to the SDK, but a typo
 		// in an id should be one here.
 		info, err := rt.Get(ctx, id)
+		if force && errors.Is(err, sbx.ErrNotFound) {
+			// As docker rm -f: the sandbox is gone, which is what was asked.
+			return errNothingDone
+		}
 		if err != nil {
 			return err
 		}

@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/config"
@@ -27,6 +31,7 @@ type runOptions struct {
 	CPUs        float64
 	MemoryBytes int64
 	Plugins     []string
+	Labels      map[string]string
 	NoAppPorts  bool
 	// Timeout is the command's hard timeout; 0 waits as long as it runs.
 	Timeout time.Duration
@@ -46,38 +51,62 @@ Without --rm or -d the sandbox is stopped at exit and kept until
 'sbx rm' or 'sbx gc'; with --rm it is removed, also on Ctrl-C; with -d it
 is left running and its id printed.`
 
-func (a *app) cmdRun(ctx context.Context, args []string) error {
-	o, err := a.parseRun(args)
-	if err != nil {
-		return err
-	}
-	return a.runSandbox(ctx, o)
+// runFlags are `sbx run`'s flags as typed, before checking.
+type runFlags struct {
+	o       runOptions
+	vols    []string
+	envs    []string
+	labels  []string
+	memory  string
+	plugins string
 }
 
+func (f *runFlags) define(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.o.Remove, "rm", false, "remove the sandbox when the command ends")
+	fs.BoolVarP(&f.o.Detach, "detach", "d", false, "leave the sandbox running and print its id")
+	fs.StringVar(&f.o.Name, "name", "", "sandbox `ID` (default: random)")
+	stringsFlag(fs, &f.vols, "volume", "v", "mount `HOST:DIR[:ro]` (repeatable)")
+	stringsFlag(fs, &f.envs, "env", "e", "set `K=V` in the sandbox's shell; K alone takes the host's value (repeatable)")
+	stringsFlag(fs, &f.labels, "label", "l", "add the label `K=V` to the sandbox (repeatable; dev.sbx.* are sbx's own)")
+	fs.StringVar(&f.o.Image, "image", "", "run `IMAGE` instead of the configured one")
+	fs.Float64Var(&f.o.CPUs, "cpus", 0, "limit to `N` CPUs")
+	fs.StringVar(&f.memory, "memory", "", "limit memory to `SIZE` (e.g. 512m, 2g)")
+	fs.StringVar(&f.plugins, "plugins", "", "sandboxd plugins `p1,p2` (jupyter gives run_ipython)")
+	fs.BoolVar(&f.o.NoAppPorts, "no-app-ports", false, "do not publish APP_PORT_1/2 (faster bursts of sandboxes)")
+	fs.DurationVar(&f.o.Timeout, "timeout", 0, "give up on the command after `DURATION` (exit status 124; default: wait until it ends)")
+	// As docker run: flags after the first operand are the command's.
+	fs.SetInterspersed(false)
+}
+
+func (a *app) runCmd() *cobra.Command {
+	f := &runFlags{}
+	c := newCommand("run [OPTIONS] [--] [COMMAND [ARG...]]", "Create a sandbox and run a command or a shell in it", runAbout,
+		func(c *cobra.Command, args []string) error {
+			o, err := a.runOptions(f, args)
+			if err != nil {
+				return err
+			}
+			return a.runSandbox(c.Context(), o)
+		})
+	f.define(c.Flags())
+	return c
+}
+
+// parseRun parses `sbx run`'s arguments without running anything.
 func (a *app) parseRun(args []string) (runOptions, error) {
-	f := newFlags("run", "[OPTIONS] [--] [COMMAND [ARG...]]", runAbout)
-	var (
-		o       runOptions
-		vols    stringList
-		envs    stringList
-		memory  string
-		plugins string
-	)
-	f.BoolVar(&o.Remove, "rm", false, "remove the sandbox when the command ends")
-	f.BoolVar(&o.Detach, "d", false, "leave the sandbox running and print its id")
-	f.StringVar(&o.Name, "name", "", "sandbox `ID` (default: random)")
-	f.Var(&vols, "v", "mount `HOST:DIR[:ro]` (repeatable)")
-	f.Var(&envs, "e", "set `K=V` in the sandbox's shell; K alone takes the host's value (repeatable)")
-	f.StringVar(&o.Image, "image", "", "run `IMAGE` instead of the configured one")
-	f.Float64Var(&o.CPUs, "cpus", 0, "limit to `N` CPUs")
-	f.StringVar(&memory, "memory", "", "limit memory to `SIZE` (e.g. 512m, 2g)")
-	f.StringVar(&plugins, "plugins", "", "sandboxd plugins `p1,p2` (jupyter gives run_ipython)")
-	f.BoolVar(&o.NoAppPorts, "no-app-ports", false, "do not publish APP_PORT_1/2 (faster bursts of sandboxes)")
-	f.DurationVar(&o.Timeout, "timeout", 0, "give up on the command after `DURATION` (exit status 124; default: wait until it ends)")
-	if err := f.parse(a, args); err != nil {
-		return o, err
+	f := &runFlags{}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f.define(fs)
+	if err := fs.Parse(args); err != nil {
+		return runOptions{}, usageErrorf("run", "%v", err)
 	}
-	o.Command = f.Args()
+	return a.runOptions(f, fs.Args())
+}
+
+func (a *app) runOptions(f *runFlags, args []string) (runOptions, error) {
+	o := f.o
+	o.Command = args
 	if o.Remove && o.Detach {
 		return o, usageErrorf("run", "--rm and -d cannot be combined: a detached sandbox is left running")
 	}
@@ -90,14 +119,14 @@ func (a *app) parseRun(args []string) (runOptions, error) {
 	if o.CPUs < 0 {
 		return o, usageErrorf("run", "--cpus must not be negative")
 	}
-	for _, v := range vols {
+	for _, v := range f.vols {
 		vol, err := parseVolumeFlag(v)
 		if err != nil {
 			return o, usageErrorf("run", "-v %s: %v", v, err)
 		}
 		o.Volumes = append(o.Volumes, vol)
 	}
-	for _, kv := range envs {
+	for _, kv := range f.envs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			// As docker: a bare name forwards the host's value, if any.
@@ -113,20 +142,38 @@ func (a *app) parseRun(args []string) (runOptions, error) {
 		}
 		o.Env[k] = v
 	}
-	if memory != "" {
-		n, err := parseBytes(memory)
+	for _, kv := range f.labels {
+		// As docker: a label without a value has an empty one.
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "":
+			return o, usageErrorf("run", "-l %s: missing the label name", kv)
+		case strings.HasPrefix(k, sbxLabelPrefix):
+			// They say what sbx made and who holds it; gc and rm rely on them.
+			return o, usageErrorf("run", "-l %s: labels starting with %s are sbx's own", kv, sbxLabelPrefix)
+		}
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[k] = v
+	}
+	if f.memory != "" {
+		n, err := parseBytes(f.memory)
 		if err != nil {
-			return o, usageErrorf("run", "--memory %s: %v", memory, err)
+			return o, usageErrorf("run", "--memory %s: %v", f.memory, err)
 		}
 		o.MemoryBytes = n
 	}
-	for p := range strings.SplitSeq(plugins, ",") {
+	for p := range strings.SplitSeq(f.plugins, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			o.Plugins = append(o.Plugins, p)
 		}
 	}
 	return o, nil
 }
+
+// sbxLabelPrefix starts the labels sbx itself puts on sandboxes.
+const sbxLabelPrefix = "dev.sbx."
 
 // parseVolumeFlag parses HOST:DIR[:ro|rw]. A host part that is a path
 // (it starts with / . or ~) is made absolute, since the engine resolves
@@ -223,7 +270,7 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	ours := o.Name == ""
 	sb, err := rt.Create(ctx, sbx.CreateOptions{
 		ID: id, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
-		Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes, NoAppPorts: o.NoAppPorts,
+		Labels: o.Labels, Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes, NoAppPorts: o.NoAppPorts,
 	})
 	if err != nil {
 		if ctx.Err() != nil && ours && !o.Detach {

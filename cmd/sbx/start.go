@@ -3,21 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/spf13/cobra"
 )
 
 const startAbout = `
 Start stopped sandboxes again (a paused one is resumed) and wait until
 each answers. Files survive a stop; processes and the shell's state do not.`
 
-func (a *app) cmdStart(ctx context.Context, args []string) error {
-	f := newFlags("start", "ID...", startAbout)
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() == 0 {
-		return usageErrorf("start", "want at least one sandbox id")
-	}
-	return a.start(ctx, f.Args())
+func (a *app) startCmd() *cobra.Command {
+	c := newCommand("start ID...", "Start stopped sandboxes again", startAbout, func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageErrorf("start", "want at least one sandbox id")
+		}
+		return a.start(c.Context(), args)
+	})
+	c.ValidArgsFunction = a.completeIDs(0)
+	return c
 }
 
 func (a *app) start(ctx context.Context, ids []string) error {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
 
 	"github.com/sbx-dev/sbx/internal/version"
 )
@@ -30,15 +31,19 @@ const versionAbout = `
 Print sbx's version and, with the docker runtime, the engine's (when it
 answers: an engine that is down is reported, not an error).`
 
-func (a *app) cmdVersion(ctx context.Context, args []string) error {
-	f := newFlags("version", "[OPTIONS]", versionAbout)
-	asJSON := f.Bool("json", false, "print JSON")
-	if err := f.parse(a, args); err != nil {
-		return err
-	}
-	if f.NArg() > 0 {
-		return usageErrorf("version", "unexpected argument %q", f.Arg(0))
-	}
+func (a *app) versionCmd() *cobra.Command {
+	var asJSON bool
+	c := newCommand("version [OPTIONS]", "Show version information", versionAbout, func(c *cobra.Command, args []string) error {
+		if err := noArgs(c, args); err != nil {
+			return err
+		}
+		return a.version(c.Context(), asJSON)
+	})
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func (a *app) version(ctx context.Context, asJSON bool) error {
 	v := versionJSON{Version: version.String(), Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	// A broken configuration should not hide the version, which is what
 	// one asks for when reporting it.
@@ -48,7 +53,7 @@ func (a *app) cmdVersion(ctx context.Context, args []string) error {
 	if v.Runtime == "" || v.Runtime == "docker" {
 		v.Docker = dockerVersion(ctx)
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(a.stdout, v)
 	}
 	fmt.Fprintf(a.stdout, "sbx %s (%s %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,25 +107,37 @@ func (l *Locator) locate(ctx context.Context) (Binary, error) {
 	if exe == nil {
 		exe = os.Executable
 	}
-	var tried []string
+	beside := "" // what is wrong with the copy beside sbx
 	if self, err := exe(); err == nil {
 		if r, err := filepath.EvalSymlinks(self); err == nil {
 			self = r
 		}
 		p := filepath.Join(filepath.Dir(self), "sandboxd")
-		if b, err := describe(p); err == nil {
+		b, err := describe(p)
+		if err == nil {
 			return b, nil
 		}
-		tried = append(tried, p)
+		beside = "not at " + p
+		if !errors.Is(err, fs.ErrNotExist) {
+			// It is there but unusable: saying "not at" would send the
+			// user looking for a file they can see.
+			beside = err.Error()
+		}
 	}
 	b, err := l.build(ctx)
 	if err == nil {
 		return b, nil
 	}
+	if beside == "" {
+		beside = "the sbx executable is unknown"
+	}
 	return Binary{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf(
-		"no sandboxd binary: not at %v, and building it failed (%v); install it next to sbx (go install github.com/sbx-dev/sbx/cmd/...) or set %s to its path",
-		tried, err, EnvPath), err)
+		"no sandboxd binary: %s, and building it failed (%v); build both static side by side (%s) or set %s to a sandboxd's path",
+		beside, err, buildHint, EnvPath), err)
 }
+
+// buildHint is how a checkout builds sbx and sandboxd as they ship.
+const buildHint = "CGO_ENABLED=0 go build -o bin/ ./cmd/..."
 
 // build compiles cmd/sandboxd the way it ships: static, stripped, for the
 // Linux of the sandbox whatever the host runs.
@@ -214,7 +227,7 @@ func checkStatic(r io.ReaderAt) error {
 	}
 	for _, prog := range ef.Progs {
 		if prog.Type == elf.PT_INTERP {
-			return errors.New("dynamically linked; build it static: CGO_ENABLED=0 go build ./cmd/sandboxd")
+			return errors.New("dynamically linked, but it must be static to run in any image: build it with " + buildHint)
 		}
 	}
 	return nil

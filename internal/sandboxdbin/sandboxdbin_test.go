@@ -74,3 +74,34 @@ func TestFailureNotCached(t *testing.T) {
 		t.Fatalf("second try: %v", err)
 	}
 }
+
+// A dynamic sandboxd beside sbx is reported as such, with the build that
+// makes it static, not as missing.
+func TestDynamicBesideSbx(t *testing.T) {
+	dir := t.TempDir()
+	dyn, err := os.ReadFile("/bin/sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sandboxd"), dyn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if checkStatic(strings.NewReader(string(dyn))) == nil {
+		t.Skip("/bin/sh is static here")
+	}
+	// No Go toolchain, so the build fallback cannot hide the problem.
+	t.Setenv("PATH", t.TempDir())
+	self := func() (string, error) { return filepath.Join(dir, "sbx"), nil }
+	l := &Locator{Getenv: env(nil), Executable: self, CacheDir: t.TempDir()}
+	_, err = l.Locate(context.Background())
+	if !errors.Is(err, errdefs.ErrNotFound) || strings.Contains(err.Error(), "not at") ||
+		!strings.Contains(err.Error(), filepath.Join(dir, "sandboxd")+": dynamically linked") ||
+		!strings.Contains(err.Error(), "CGO_ENABLED=0 go build -o bin/ ./cmd/...") {
+		t.Errorf("error: %v", err)
+	}
+	// Truly missing is still "not at".
+	os.Remove(filepath.Join(dir, "sandboxd"))
+	if _, err = l.Locate(context.Background()); err == nil || !strings.Contains(err.Error(), "not at "+filepath.Join(dir, "sandboxd")) {
+		t.Errorf("missing: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -71,6 +72,7 @@ func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Opti
 		buf:      buf,
 		kinds:    make(map[string]bool),
 		dirModes: make(map[string]fs.FileMode),
+		rebase:   opts.Rebase,
 	}
 	if err := x.extract(ctx, spool, size, opts.maxBytes(), opts.maxEntries()); err != nil {
 		return err
@@ -81,6 +83,89 @@ func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Opti
 		return fsError("removing spool file", err)
 	}
 	return moveIntoPlace(ctx, root, stage+"/"+treeName, x.dirModes)
+}
+
+// Extract unpacks the zip archive ra (size bytes long) into the existing
+// directory dest with the guarantees of an archive upload: every entry is
+// checked before anything is written (no "..", absolute names, links or
+// special files), the archive is expanded in a staging directory inside
+// dest and moved into place only once it is whole, so a refused or failed
+// archive leaves dest as it was. Options.Rebase renames entries as docker
+// cp does.
+func Extract(ctx context.Context, ra io.ReaderAt, size int64, dest string, opts Options) (retErr error) {
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return fsError("opening destination", err)
+	}
+	defer root.Close()
+	stage := tempPrefix + rand.Text()
+	if err := root.Mkdir(stage, 0o700); err != nil {
+		return fsError("creating staging directory", err)
+	}
+	defer func() {
+		if err := root.RemoveAll(stage); err != nil && retErr == nil {
+			retErr = fsError("removing staging directory", err)
+		}
+	}()
+	troot, err := root.OpenRoot(stage)
+	if err != nil {
+		return fsError("opening staging directory", err)
+	}
+	defer troot.Close()
+	x := &extractor{
+		root:      troot,
+		owner:     opts.Owner,
+		buf:       make([]byte, copyBufSize),
+		kinds:     make(map[string]bool),
+		dirModes:  make(map[string]fs.FileMode),
+		rebase:    opts.Rebase,
+		hostNames: true,
+	}
+	if err := x.extract(ctx, ra, size, opts.maxBytes(), opts.maxEntries()); err != nil {
+		return err
+	}
+	return moveIntoPlace(ctx, root, stage, x.dirModes)
+}
+
+// Rebase renames archive entries the way docker cp renames what it copies
+// to a new name: the entry From, and every entry below From/, is written
+// as To (below To/). From "" means every entry, the archive being the
+// contents of what is copied. An entry outside From is refused.
+type Rebase struct {
+	From, To string
+}
+
+func (rb *Rebase) check() error {
+	if rb == nil {
+		return nil
+	}
+	for _, p := range []string{rb.From, rb.To} {
+		if p != "" && (!filepath.IsLocal(p) || path.Clean(p) != p) {
+			return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("rebase: %q is not a clean relative path", p))
+		}
+	}
+	if rb.To == "" {
+		return errdefs.New(errdefs.ErrInvalidArgument, "rebase: no new name")
+	}
+	return nil
+}
+
+// apply gives the name under which the entry rel (from name) is written;
+// "." stays the destination itself.
+func (rb *Rebase) apply(name, rel string) (string, error) {
+	switch {
+	case rb == nil:
+		return rel, nil
+	case rel == "." && rb.From != "":
+		return rel, nil // "./", the destination itself, is skipped
+	case rb.From == "":
+		return path.Join(rb.To, rel), nil
+	case rel == rb.From:
+		return rb.To, nil
+	case strings.HasPrefix(rel, rb.From+"/"):
+		return rb.To + rel[len(rb.From):], nil
+	}
+	return "", refused(fmt.Sprintf("archive entry %q is not %q or below it", name, rb.From))
 }
 
 // entry is one validated archive member.
@@ -103,6 +188,10 @@ type extractor struct {
 	// dirModes holds the final mode of every directory created; directories
 	// stay 0700 while being filled and get these modes once moved.
 	dirModes map[string]fs.FileMode
+	rebase   *Rebase
+	// hostNames refuses backslashes in names too: on a host they may be
+	// separators, and the archive comes from a sandbox, not a user.
+	hostNames bool
 }
 
 func (x *extractor) extract(ctx context.Context, ra io.ReaderAt, size, maxBytes int64, maxEntries int) error {
@@ -113,7 +202,7 @@ func (x *extractor) extract(ctx context.Context, ra io.ReaderAt, size, maxBytes 
 	if len(zr.File) > maxEntries {
 		return tooManyEntries(maxEntries)
 	}
-	entries, err := checkEntries(zr.File, maxBytes)
+	entries, err := checkEntries(zr.File, maxBytes, x.rebase, x.hostNames)
 	if err != nil {
 		return err
 	}
@@ -210,16 +299,25 @@ func (x *extractor) writeFile(ctx context.Context, e entry, maxBytes int64) erro
 
 // checkEntries validates every member before anything is written, so that a
 // malicious or oversized archive is refused without side effects.
-func checkEntries(files []*zip.File, maxBytes int64) ([]entry, error) {
+func checkEntries(files []*zip.File, maxBytes int64, rb *Rebase, hostNames bool) ([]entry, error) {
 	entries := make([]entry, 0, len(files))
 	var declared int64
+	if err := rb.check(); err != nil {
+		return nil, err
+	}
 	for _, f := range files {
 		rel, err := entryPath(f.Name)
 		if err != nil {
 			return nil, err
 		}
+		if hostNames && strings.ContainsRune(f.Name, '\\') {
+			return nil, refused(fmt.Sprintf("archive entry %q has a backslash; it could escape the destination", f.Name))
+		}
 		m := f.Mode()
 		isDir := m.IsDir() || strings.HasSuffix(f.Name, "/")
+		if rel, err = rb.apply(f.Name, rel); err != nil {
+			return nil, err
+		}
 		switch {
 		case m&fs.ModeSymlink != 0:
 			return nil, refused(fmt.Sprintf("archive entry %q is a symbolic link; links are not extracted", f.Name))

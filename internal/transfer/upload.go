@@ -33,6 +33,8 @@ type Options struct {
 	// MaxEntries bounds the number of entries of an archive;
 	// zero or less means DefaultMaxEntries.
 	MaxEntries int
+	// Rebase, when non-nil, renames the entries of an archive (Extract).
+	Rebase *Rebase
 }
 
 // Owner is a numeric owner. Either id may be -1 to leave it unchanged,

@@ -224,13 +224,8 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 	t0 := time.Now()
 	retried := false
 again:
-	res, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg})
+	res, err := d.createContainer(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg})
 	if err != nil {
-		if ctx.Err() != nil {
-			// The engine may have made the container after the call was
-			// abandoned; nobody would ever learn its name.
-			d.discardOwned(ctx, name)
-		}
 		if (cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err)) && ctx.Err() == nil && !retried && d.pendingRemoval(ctx, name) {
 			// The same id's `--rm` sandbox was just closed and the engine
 			// is still deleting it: its name is free in a moment.
@@ -240,6 +235,11 @@ again:
 		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
 			return driver.Sandbox{}, errdefs.Wrap(errdefs.ErrAlreadyExists,
 				fmt.Sprintf("sandbox %q already exists (container %s): attach to it, or remove it with `sbx rm %s`", spec.ID, name, spec.ID), err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The engine may still make the container of a call that was
+			// given up on; nobody would ever learn of it.
+			d.discardOwned(ctx, name, token)
 		}
 		if cerrdefs.IsNotFound(err) {
 			return driver.Sandbox{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf("image %s: %v", spec.Image, err), err)
@@ -253,6 +253,10 @@ again:
 			d.discard(ctx, id)
 		}
 	}()
+	if err := ctx.Err(); err != nil {
+		// Cancelled while the engine was creating it.
+		return driver.Sandbox{}, fmt.Errorf("create container %s: %w", name, err)
+	}
 	// An auto-removed container's log is gone by the time a start-up exit
 	// is noticed, so its output is read from the start through an attach.
 	var early *tailBuffer
@@ -286,6 +290,16 @@ again:
 	ok = true
 	d.log.Debug("container ready", "name", name, "create", t1.Sub(t0), "start", t2.Sub(t1), "ready", time.Since(t2))
 	return sb, nil
+}
+
+// createContainer runs ContainerCreate to its end even when ctx ends
+// meanwhile (bounded by its own 30 s): the engine goes on creating the
+// container of an abandoned call, and only a call that returns says which
+// container to remove. The caller checks ctx afterwards.
+func (d *Driver) createContainer(ctx context.Context, o client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return d.api.ContainerCreate(cctx, o)
 }
 
 // discard removes a container a failed Create made, even when the
@@ -546,16 +560,27 @@ func (d *Driver) ownContainer(ctx context.Context, id string) (string, container
 	return ins.Container.ID, ins.Container, nil
 }
 
-// discardOwned removes sbx-<id> if it exists and is sbx's; for clean-up
-// after a create whose outcome is unknown.
-func (d *Driver) discardOwned(ctx context.Context, name string) {
+// discardOwned removes container name if this Create made it, which only
+// the token in its environment tells: a sandbox of the same name that was
+// there before is someone else's. A create call that was given up on may
+// still be under way in the engine, so the name is watched for a while.
+func (d *Driver) discardOwned(ctx context.Context, name, token string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	ins, err := d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
-	if err != nil || ins.Container.Config == nil || ins.Container.Config.Labels[driver.LabelManaged] != "true" {
-		return
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		ins, err := d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if err == nil {
+			c := ins.Container
+			if c.Config != nil && c.Config.Labels[driver.LabelManaged] == "true" && envValue(c.Config.Env, "SESSION_API_KEY") == token {
+				d.discard(ctx, c.ID)
+			}
+			return
+		}
+		if !cerrdefs.IsNotFound(err) || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	d.discard(ctx, ins.Container.ID)
 }
 
 // List implements driver.Driver.

@@ -19,9 +19,9 @@ type engineAnswer struct {
 	message string
 }
 
-// fakeEngine answers every request with a, through the real moby client, so
+// answeringEngine answers every request with a, through the real moby client, so
 // the predicates see the error values the driver sees in production.
-func fakeEngine(t *testing.T, a engineAnswer) *client.Client {
+func answeringEngine(t *testing.T, a engineAnswer) *client.Client {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -76,7 +76,7 @@ func TestEngineErrorPredicates(t *testing.T) {
 		{"start without another program", start, engineAnswer{400, `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/bin/nope": stat /bin/nope: no such file or directory: unknown`}, isMissingSandboxd, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.call(fakeEngine(t, tc.answer))
+			err := tc.call(answeringEngine(t, tc.answer))
 			if err == nil {
 				t.Fatal("the fake engine's error was lost")
 			}

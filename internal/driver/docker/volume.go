@@ -86,7 +86,7 @@ func (d *Driver) fillVolume(ctx context.Context, name, image, path string) (err 
 	}}); err != nil {
 		return classify(err, "create volume "+name)
 	}
-	res, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+	res, err := d.createContainer(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{Image: image, Entrypoint: []string{driver.SandboxdPath}, Labels: map[string]string{driver.LabelManaged: "true", "dev.sbx.kind": "filler"}},
 		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: name, Target: "/opt/sbx",
 			VolumeOptions: &mount.VolumeOptions{NoCopy: true}}}},
@@ -98,6 +98,9 @@ func (d *Driver) fillVolume(ctx context.Context, name, image, path string) (err 
 		return classify(err, "create a container to fill volume "+name)
 	}
 	defer d.discard(ctx, res.ID)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fill volume %s: %w", name, err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("sandboxd binary: %w", err)

@@ -399,9 +399,15 @@ func dockerfileQuote(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
+// jsonArray is the exec form of an instruction. HTML escaping is off:
+// the builder echoes each instruction into the build log as written, where
+// json.Marshal's \u003e for > and \u0026 for & would show up verbatim.
 func jsonArray(s ...string) string {
-	b, _ := json.Marshal(s) // strings always marshal
-	return string(b)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // strings always encode
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // writeBuildContext writes the tar the engine builds from. sandboxd's

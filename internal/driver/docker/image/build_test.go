@@ -40,11 +40,16 @@ func TestDockerfile(t *testing.T) {
 ENTRYPOINT ["/opt/sbx/sandboxd"]
 CMD ["8000","--working-dir","/workspace"]
 COPY sandboxd /opt/sbx/sandboxd
-RUN ["/bin/sh","-c","apt-get install -y ruby \u0026\u0026\n echo \"done\" $HOME"]
+RUN ["/bin/sh","-c","apt-get install -y ruby &&\n echo \"done\" $HOME"]
 LABEL a.kind="runtime" b.version="v1 \"x\" \$HOME\\"
 `
 	if got != want {
 		t.Errorf("dockerfile:\n%s\nwant:\n%s", got, want)
+	}
+	// The builder echoes instructions into the build log as written: no
+	// JSON escapes of > < & there.
+	if got := dockerfile("sha256:abc", "echo <a> > /dev/null 2>&1", nil); !strings.Contains(got, `RUN ["/bin/sh","-c","echo <a> > /dev/null 2>&1"]`) {
+		t.Errorf("redirections escaped:\n%s", got)
 	}
 	if got := dockerfile("sha256:abc", "  ", nil); strings.Contains(got, "RUN") || strings.Contains(got, "LABEL") {
 		t.Errorf("blank extra deps and no labels:\n%s", got)
