@@ -50,10 +50,18 @@ func TestSDKDeps(t *testing.T) {
 			}
 		}
 	}
-	// The SDK reaches drivers through the registry only.
-	for _, pkg := range goListImports(t, "github.com/sbx-dev/sbx") {
-		if strings.HasPrefix(pkg, "github.com/sbx-dev/sbx/internal/driver/") || strings.HasPrefix(pkg, "github.com/moby/") {
-			t.Errorf("the SDK imports %s directly; drivers are chosen by internal/backend", pkg)
+	// The SDK reaches drivers through the registry only, and the CLI
+	// reaches everything through the SDK.
+	for user, banned := range map[string][]string{
+		"github.com/sbx-dev/sbx":         {"github.com/sbx-dev/sbx/internal/driver/", "github.com/moby/"},
+		"github.com/sbx-dev/sbx/cmd/sbx": {"github.com/sbx-dev/sbx/internal/driver", "github.com/sbx-dev/sbx/internal/backend", "github.com/moby/"},
+	} {
+		for _, pkg := range goListImports(t, user) {
+			for _, b := range banned {
+				if strings.HasPrefix(pkg, b) {
+					t.Errorf("%s imports %s directly; drivers are chosen by internal/backend, behind the SDK", user, pkg)
+				}
+			}
 		}
 	}
 }

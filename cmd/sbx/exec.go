@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sbx-dev/sbx/sandboxapi"
+	"github.com/sbx-dev/sbx"
 )
 
 // execOptions are `sbx exec`'s flags and operands.
@@ -49,75 +49,41 @@ func (a *app) execCmd() *cobra.Command {
 	return c
 }
 
-// execIn is `sbx exec`.
+// execIn is `sbx exec`: one SDK call, which looks at the sandbox once
+// and refuses one that is not running rather than starting it behind the
+// user's back.
 func (a *app) execIn(ctx context.Context, o execOptions) error {
 	rt, err := a.openRuntime(ctx)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	// Attach would start a stopped sandbox or resume a paused one; exec
-	// should not change a sandbox's state behind the user's back.
-	info, err := rt.Get(ctx, o.ID)
-	if err != nil {
-		return withHint(err, o.ID)
-	}
-	switch info.State {
-	case "running":
-	case "paused":
-		return fmt.Errorf("sandbox %s is paused; resume it with `sbx resume %s`", o.ID, o.ID)
-	default:
-		return fmt.Errorf("sandbox %s is %s; start it with `sbx start %s`", o.ID, info.State, o.ID)
-	}
-	sb, err := rt.Attach(ctx, o.ID)
-	if err != nil {
-		return withHint(err, o.ID)
-	}
-	defer sb.Close(context.WithoutCancel(ctx))
-	code, err := runCommand(ctx, sb.Client, shellJoin(o.Command), o.Timeout, a.stdout)
-	var to timedOut
-	if errors.As(err, &to) {
-		// The shell outlives this call: left running, the command would
-		// keep it busy and refuse the next `sbx exec`. (After Ctrl-C the
-		// action still holds sandboxd, so there is nothing to send to.)
-		cctx, cancel := cleanupContext(ctx)
-		_, _ = sb.Execute(cctx, inputAction("C-c", 5))
-		cancel()
-	}
-	if err != nil {
-		return err
-	}
-	return exitStatus(code)
+	res, err := rt.Exec(ctx, o.ID, shellJoin(o.Command), sdkExecOptions(o.Timeout))
+	return a.commandResult(res, err, o.Timeout, o.ID)
 }
 
-// runCommand runs command in the sandbox's shell until it ends (or the
-// hard timeout passes), writes its output to w and returns its exit code.
-func runCommand(ctx context.Context, c *sandboxapi.Client, command string, timeout time.Duration, w io.Writer) (int, error) {
-	act, err := sandboxapi.NewAction(sandboxapi.ActionRun, sandboxapi.CmdRunArgs{
-		Command: command, Blocking: true, ConfirmationState: "confirmed", SecurityRisk: -1,
-	}, timeout.Seconds())
-	if err != nil {
-		return 0, err
+// sdkExecOptions are the SDK's options for a CLI --timeout: 0 is none, and a
+// command that runs into it is interrupted, so the shell is free for the
+// next `sbx exec`. (After Ctrl-C the action still holds sandboxd, so there
+// is nothing to send to.)
+func sdkExecOptions(timeout time.Duration) sbx.ExecOptions {
+	if timeout <= 0 {
+		return sbx.ExecOptions{Timeout: -1}
 	}
-	obs, err := c.Execute(ctx, act)
-	if err != nil {
-		return 0, fmt.Errorf("running the command: %w", err)
+	return sbx.ExecOptions{Timeout: timeout, Interrupt: true}
+}
+
+// commandResult prints a command's output and turns its outcome into the
+// CLI's: the command's exit status, or 124 for --timeout.
+func (a *app) commandResult(res sbx.ExecResult, err error, timeout time.Duration, id string) error {
+	writeOutput(a.stdout, res.Output)
+	switch {
+	case errors.Is(err, sbx.ErrTimeout):
+		return timedOut{fmt.Sprintf("the command did not finish within %s", timeout)}
+	case err != nil:
+		return withHint(err, id)
 	}
-	if obs.Observation != sandboxapi.ObservationRun {
-		return 0, fmt.Errorf("the sandbox did not run the command: %s", obs.Content)
-	}
-	ex, err := obs.CmdOutput()
-	if err != nil {
-		return 0, err
-	}
-	writeOutput(w, obs.Content)
-	if ex.Metadata.ExitCode == -1 {
-		if timeout > 0 {
-			return -1, timedOut{fmt.Sprintf("the command did not finish within %s", timeout)}
-		}
-		return -1, errors.New("the sandbox's shell returned before the command finished" + ex.Metadata.Suffix)
-	}
-	return ex.Metadata.ExitCode, nil
+	return exitStatus(res.ExitCode)
 }
 
 // writeOutput prints an observation's content. sandboxd strips leading and
@@ -127,15 +93,4 @@ func writeOutput(w io.Writer, content string) {
 		io.WriteString(w, content)
 		io.WriteString(w, "\n")
 	}
-}
-
-// inputAction sends text (or a key such as "C-c") to the running command.
-func inputAction(text string, timeout float64) sandboxapi.Action {
-	act, err := sandboxapi.NewAction(sandboxapi.ActionRun, sandboxapi.CmdRunArgs{
-		Command: text, IsInput: true, ConfirmationState: "confirmed", SecurityRisk: -1,
-	}, timeout)
-	if err != nil {
-		panic(err) // a fixed struct always encodes
-	}
-	return act
 }

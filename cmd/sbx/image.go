@@ -8,12 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/moby/moby/client"
+	"github.com/sbx-dev/sbx"
+	"github.com/sbx-dev/sbx/config"
 	"github.com/spf13/cobra"
-
-	"github.com/sbx-dev/sbx/internal/driver/docker/image"
-	"github.com/sbx-dev/sbx/internal/errdefs"
-	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 )
 
 const imageAbout = `
@@ -31,15 +28,6 @@ func (a *app) imageCmd() *cobra.Command {
 	}
 	c.AddCommand(a.imageBootstrapCmd(), a.imageBuildCmd(), a.imageLsCmd())
 	return c
-}
-
-// dockerClient is the engine client the image commands talk to.
-func dockerClient() (*client.Client, error) {
-	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, errdefs.Wrap(errdefs.ErrUnavailable, "docker client: "+err.Error(), err)
-	}
-	return c, nil
 }
 
 type imageBuildOptions struct {
@@ -65,31 +53,24 @@ func (a *app) imageBuildCmd() *cobra.Command {
 			return a.imageBuild(c.Context(), o)
 		})
 	f := c.Flags()
-	f.StringVar(&o.Base, "base", "", "base `IMAGE` to build on (default: "+image.DefaultBaseImage+")")
+	f.StringVar(&o.Base, "base", "", "base `IMAGE` to build on (default: "+config.DefaultBaseContainerImage+")")
 	f.StringVar(&o.ExtraDeps, "extra-deps", "", "shell `COMMAND` run in the image, e.g. 'apt-get install -y ruby'")
-	f.StringVar(&o.Tag, "tag", "", "name the image `TAG` (default: "+image.RuntimeRepository+":<inputs hash>)")
+	f.StringVar(&o.Tag, "tag", "", "name the image `TAG` (default: sbx-runtime:<inputs hash>)")
 	f.BoolVar(&o.Force, "force", false, "build even if an up-to-date image exists, without the build cache")
 	return c
 }
 
 func (a *app) imageBuild(ctx context.Context, o imageBuildOptions) error {
-	cfg, err := a.loadConfig()
+	rt, err := a.openRuntime(ctx)
 	if err != nil {
 		return err
 	}
-	bin, err := (&sandboxdbin.Locator{Getenv: a.getenv}).Locate(ctx)
-	if err != nil {
-		return err
+	defer rt.Close()
+	bo := sbx.BuildImageOptions{Base: o.Base, ExtraDeps: o.ExtraDeps, Force: o.Force, Progress: a.stderr}
+	if o.Tag != "" {
+		bo.Tags = []string{o.Tag}
 	}
-	c, err := dockerClient()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	img, err := image.Build(ctx, c, image.BuildOptions{
-		Base: o.Base, ExtraDeps: o.ExtraDeps, Tag: o.Tag, Force: o.Force,
-		Sandboxd: bin.Path, Progress: a.stderr, Logger: a.logger(cfg),
-	})
+	img, err := rt.BuildImage(ctx, bo)
 	if err != nil {
 		return err
 	}
@@ -114,12 +95,12 @@ func (a *app) imageLsCmd() *cobra.Command {
 }
 
 func (a *app) imageLs(ctx context.Context, asJSON bool) error {
-	c, err := dockerClient()
+	rt, err := a.openRuntime(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	imgs, err := image.List(ctx, c)
+	defer rt.Close()
+	imgs, err := rt.Images(ctx)
 	if err != nil {
 		return err
 	}
@@ -142,7 +123,7 @@ type imageJSON struct {
 	Labels  map[string]string `json:"labels"`
 }
 
-func imagesJSON(imgs []image.Image) []imageJSON {
+func imagesJSON(imgs []sbx.Image) []imageJSON {
 	out := make([]imageJSON, 0, len(imgs))
 	for _, i := range imgs {
 		j := imageJSON{Ref: i.Ref, Tags: i.Tags, ID: i.ID, Kind: i.Kind, Base: i.Base, Version: i.Version,
@@ -158,7 +139,7 @@ func imagesJSON(imgs []image.Image) []imageJSON {
 	return out
 }
 
-func writeImageTable(w io.Writer, imgs []image.Image, now time.Time) error {
+func writeImageTable(w io.Writer, imgs []sbx.Image, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tID\tKIND\tBASE\tSIZE\tCREATED")
 	for _, i := range imgs {

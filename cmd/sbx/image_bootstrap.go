@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/sbx-dev/sbx"
 	"github.com/spf13/cobra"
-
-	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 )
 
 type imageBootstrapOptions struct {
@@ -31,7 +30,7 @@ func (a *app) imageBootstrapCmd() *cobra.Command {
 			return a.imageBootstrap(c.Context(), o)
 		})
 	f := c.Flags()
-	f.StringVar(&o.Tag, "tag", image.DefaultBootstrapTag, "name the image `TAG`")
+	f.StringVar(&o.Tag, "tag", "", "name the image `TAG` (default: sbx/debian:bookworm)")
 	f.StringVar(&o.Suite, "suite", "", "Debian `SUITE` (default: bookworm)")
 	f.StringVar(&o.Mirror, "mirror", "", "Debian mirror `URL` (default: the host's apt source, else deb.debian.org)")
 	f.BoolVar(&o.Force, "force", false, "bootstrap even if an up-to-date image exists")
@@ -39,18 +38,13 @@ func (a *app) imageBootstrapCmd() *cobra.Command {
 }
 
 func (a *app) imageBootstrap(ctx context.Context, o imageBootstrapOptions) error {
-	cfg, err := a.loadConfig()
+	rt, err := a.openRuntime(ctx)
 	if err != nil {
 		return err
 	}
-	c, err := dockerClient()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	img, err := image.Bootstrap(ctx, c, image.BootstrapOptions{
-		Tag: o.Tag, Suite: o.Suite, Mirror: o.Mirror, Force: o.Force,
-		Progress: a.stderr, Logger: a.logger(cfg),
+	defer rt.Close()
+	img, err := rt.BootstrapImage(ctx, sbx.BootstrapImageOptions{
+		Tag: o.Tag, Suite: o.Suite, Mirror: o.Mirror, Force: o.Force, Progress: a.stderr,
 	})
 	if err != nil {
 		return err

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/config"
+	"github.com/sbx-dev/sbx/internal/ids"
 )
 
 // runOptions are `sbx run`'s flags and operands.
@@ -260,9 +259,7 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	if id == "" {
 		// Chosen here rather than by the SDK so that a create cut short by
 		// Ctrl-C can still be cleaned up by name.
-		if id, err = randomID(); err != nil {
-			return err
-		}
+		id = ids.New(6)
 	}
 	// A name the user gave may belong to a sandbox that was there before
 	// (the create would have failed on it); only a fresh random one is
@@ -307,26 +304,14 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	if len(o.Command) == 0 {
 		return a.shell(ctx, sb.Client)
 	}
-	code, err := runCommand(ctx, sb.Client, shellJoin(o.Command), o.Timeout, a.stdout)
-	if err != nil {
-		return err
-	}
-	return exitStatus(code)
+	res, err := sb.ExecWith(ctx, shellJoin(o.Command), sdkExecOptions(o.Timeout))
+	return a.commandResult(res, err, o.Timeout, sb.ID())
 }
 
 // cleanupContext outlives a cancelled ctx, so that Ctrl-C still removes
 // or stops the sandbox, but not forever.
 func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-}
-
-// randomID is a session id as the SDK makes them: 12 hex digits.
-func randomID() (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("random sandbox id: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
 }
 
 // shellJoin makes one shell command of args: one argument is the command

@@ -191,11 +191,9 @@ func (s *session) send(ctx context.Context, text string, input bool) (sandboxapi
 	if s.tty {
 		timeout = ttyPollSeconds
 	}
-	act, err := sandboxapi.NewAction(sandboxapi.ActionRun, sandboxapi.CmdRunArgs{
-		Command: text, IsInput: input, ConfirmationState: "confirmed", SecurityRisk: -1,
-	}, timeout)
-	if err != nil {
-		return sandboxapi.Observation{}, err
+	act := sandboxapi.NewRunAction(text, timeout)
+	if input {
+		act = sandboxapi.NewInputAction(text, timeout)
 	}
 	obs, err := s.c.Execute(ctx, act)
 	if err != nil {

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
 
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/internal/version"
 )
 
@@ -49,9 +50,7 @@ func (a *app) version(ctx context.Context, asJSON bool) error {
 	// one asks for when reporting it.
 	if cfg, err := a.loadConfig(); err == nil {
 		v.Runtime = cfg.Runtime
-	}
-	if v.Runtime == "" || v.Runtime == "docker" {
-		v.Docker = dockerVersion(ctx)
+		v.Docker = a.engineVersion(ctx)
 	}
 	if asJSON {
 		return writeJSON(a.stdout, v)
@@ -70,17 +69,22 @@ func (a *app) version(ctx context.Context, asJSON bool) error {
 	return nil
 }
 
-func dockerVersion(ctx context.Context) *dockerJSON {
-	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return &dockerJSON{Error: err.Error()}
-	}
-	defer c.Close()
+// engineVersion asks the runtime's driver what it runs on; nil for a
+// driver with no engine to describe (local).
+func (a *app) engineVersion(ctx context.Context) *dockerJSON {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	sv, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
+	rt, err := a.openRuntime(ctx)
 	if err != nil {
 		return &dockerJSON{Error: err.Error()}
 	}
-	return &dockerJSON{Version: sv.Version, APIVersion: sv.APIVersion}
+	defer rt.Close()
+	e, err := rt.Engine(ctx)
+	switch {
+	case errors.Is(err, sbx.ErrNotSupported):
+		return nil
+	case err != nil:
+		return &dockerJSON{Error: err.Error()}
+	}
+	return &dockerJSON{Version: e.Version, APIVersion: e.APIVersion}
 }

@@ -64,9 +64,13 @@ type Image struct {
 	Prebuilt bool
 	// Kind is sbx's label for how the image was made ("bootstrap",
 	// "runtime"), "" for others.
-	Kind    string
-	Tags    []string
-	Base    string
+	Kind string
+	Tags []string
+	Base string
+	// Version and Inputs are the sbx version that made the image and the
+	// hash of what it was made from (empty for images sbx did not make).
+	Version string
+	Inputs  string
 	Created time.Time
 	Size    int64
 	Labels  map[string]string

@@ -145,7 +145,7 @@ func (d *Driver) Engine(ctx context.Context) (driver.EngineInfo, error) {
 }
 
 func fromImage(i image.Image) driver.Image {
-	return driver.Image{Ref: i.Ref, ID: i.ID, Kind: i.Kind, Tags: i.Tags, Base: i.Base, Created: i.Created,
+	return driver.Image{Ref: i.Ref, ID: i.ID, Kind: i.Kind, Tags: i.Tags, Base: i.Base, Version: i.Version, Inputs: i.Inputs, Created: i.Created,
 		Size: i.Size, Labels: i.Labels, Reused: i.Reused, Prebuilt: i.Kind == image.KindRuntime}
 }
 
