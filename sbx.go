@@ -349,7 +349,8 @@ func (s *Sandbox) Info() Info { return s.info }
 var ErrTimeout = errors.New("timed out")
 
 // Exec runs a command in the sandbox's shell until it ends or timeout
-// passes (0 means sandbox.timeout), and returns its output and exit code.
+// passes (0 means sandbox.timeout, a negative one waits for ever), and
+// returns its output and exit code.
 // The wait is a hard timeout: a command that is merely quiet for a while
 // is waited for, unlike an OpenHands run action without blocking.
 func (s *Sandbox) Exec(ctx context.Context, command string, timeout time.Duration) (string, int, error) {
@@ -478,9 +479,10 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	return err
 }
 
-// destroy removes the sandbox as fast as the driver allows (a Docker
-// sandbox created for removal is killed and the engine deletes it); either
-// way it is gone when destroy returns, so its id is free again.
+// destroy removes the sandbox as fast as the driver allows: a Docker
+// sandbox created for removal is killed and the engine deletes it in the
+// background (a Create of the same id waits for that); otherwise it is
+// removed. Either way its id is free again when destroy returns.
 func (s *Sandbox) destroy(ctx context.Context) error {
 	if k := s.rt.be.Caps.Kill; k != nil {
 		return k.Kill(ctx, s.info.ID)

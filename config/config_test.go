@@ -877,3 +877,19 @@ func TestEnvironWithoutGetenv(t *testing.T) {
 		t.Errorf("runtime = %q, want local", c.Runtime)
 	}
 }
+
+// ParseSize is the one size parser (docker_runtime_kwargs, the CLI's
+// --memory): docker's units in powers of 1024, nothing else.
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"512": 512, "1k": 1024, "512m": 512 << 20, "2g": 2 << 30, "2G": 2 << 30,
+		"1.5g": 3 << 29, "3gb": 3 << 30, "1t": 1 << 40, "64MiB": 64 << 20, " 4g ": 4 << 30} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "g", "-1g", "-1", "0", "lots", "1e9", "1e30t", "99999999999999t", "4 gigs"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q): no error", in)
+		}
+	}
+}

@@ -188,14 +188,19 @@ func byteSize(v any, allowUnlimited bool) (int64, error) {
 // 1.5GiB, powers of 1024). It is the one size parser of sbx: the
 // docker_runtime_kwargs limits and the CLI's --memory both use it.
 func ParseSize(s string) (int64, error) {
+	// RAMInBytes would take 1e9; docker's own flags do not.
+	if strings.ContainsAny(s, "eE") {
+		return 0, fmt.Errorf("%q: want a size like 512m or 4g (units b, k, m, g, t)", s)
+	}
 	n, err := units.RAMInBytes(strings.TrimSpace(s))
 	if err != nil {
 		return 0, fmt.Errorf("%q: want a size like 512m or 4g (units b, k, m, g, t)", s)
 	}
 	switch {
-	case n < 0:
-		// RAMInBytes does not check the float-to-int64 conversion, which
-		// wraps a size past 8 EiB to a negative number.
+	case n < 0 || n == math.MaxInt64:
+		// RAMInBytes does not check the float-to-int64 conversion: a size
+		// past 8 EiB wraps to a negative number on amd64 and saturates on
+		// arm64.
 		return 0, fmt.Errorf("%q is too large", s)
 	case n == 0:
 		return 0, fmt.Errorf("%q: want a positive size like 512m or 4g", s)
@@ -203,10 +208,14 @@ func ParseSize(s string) (int64, error) {
 	return n, nil
 }
 
-// parseBytes is ParseSize plus docker's -1, "no limit".
+// parseBytes is ParseSize plus docker-py's -1 ("no limit") and 0 ("not
+// set").
 func parseBytes(s string) (int64, error) {
-	if strings.TrimSpace(s) == "-1" {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "-1":
 		return -1, nil
+	case "0", "0b":
+		return 0, nil
 	}
 	return ParseSize(s)
 }

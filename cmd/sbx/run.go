@@ -7,7 +7,6 @@ import (
 	"io"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -157,7 +156,7 @@ func (a *app) runOptions(f *runFlags, args []string) (runOptions, error) {
 		o.Labels[k] = v
 	}
 	if f.memory != "" {
-		n, err := parseBytes(f.memory)
+		n, err := config.ParseSize(f.memory)
 		if err != nil {
 			return o, usageErrorf("run", "--memory %s: %v", f.memory, err)
 		}
@@ -214,38 +213,6 @@ func parseVolumeFlag(s string) (config.Volume, error) {
 		v.Source, v.Named = host, true
 	}
 	return v, nil
-}
-
-// parseBytes reads a size as docker does: a number with an optional
-// b, k, m, g or t suffix in powers of 1024.
-func parseBytes(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	t = strings.TrimSuffix(t, "ib")
-	t = strings.TrimSuffix(t, "b")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			t = t[:n-1]
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || !(f > 0) { // also refuses NaN
-		return 0, errors.New("want a positive size such as 512m or 2g")
-	}
-	if f*float64(mult) >= 1<<63 {
-		return 0, errors.New("too large")
-	}
-	return int64(f * float64(mult)), nil
 }
 
 // runSandbox is `sbx run`.

@@ -72,19 +72,6 @@ func TestParseVolumeFlag(t *testing.T) {
 	}
 }
 
-func TestParseBytes(t *testing.T) {
-	for in, want := range map[string]int64{"512": 512, "1k": 1024, "512m": 512 << 20, "2g": 2 << 30, "2G": 2 << 30, "1.5g": 3 << 29, "3gb": 3 << 30, "1t": 1 << 40, "64MiB": 64 << 20} {
-		if got, err := parseBytes(in); err != nil || got != want {
-			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "g", "-1g", "0", "lots", "1e30t"} {
-		if _, err := parseBytes(in); err == nil {
-			t.Errorf("parseBytes(%q): no error", in)
-		}
-	}
-}
-
 func TestParseRunFlags(t *testing.T) {
 	a := &app{getenv: func(k string) string { return map[string]string{"HOSTVAR": "hv"}[k] }}
 	o, err := a.parseRun([]string{"--rm", "--name", "n1", "-e", "A=1", "-e", "B==2", "-e", "HOSTVAR", "-e", "UNSET",

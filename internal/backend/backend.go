@@ -132,7 +132,7 @@ func openDocker(_ context.Context, cfg *config.Config, o Options) (driver.Driver
 			Runtime: cfg.Sandbox.RuntimeContainerImage, Base: cfg.Sandbox.BaseContainerImage,
 			ExtraDeps: cfg.Sandbox.RuntimeExtraDeps, ForceRebuild: cfg.Sandbox.ForceRebuildRuntime,
 		},
-		PullFailures: &image.PullFailures{Path: path},
+		PullFailures: &image.PullFailures{Path: path, Engine: c.DaemonHost()},
 	})
 	if err != nil {
 		c.Close()

@@ -49,8 +49,9 @@ type PruneOptions struct {
 
 // ImageResolver picks the image a sandbox starts from, from the images the
 // driver was configured with (runtime_container_image,
-// base_container_image, runtime_extra_deps) or override, and fills
-// Spec.Image and Spec.Prebuilt. Drivers without images (local) lack it.
+// base_container_image, runtime_extra_deps) or override; the caller puts
+// it into Spec.Image and Spec.Prebuilt. Drivers without images (local)
+// lack it.
 type ImageResolver interface {
 	ResolveImage(ctx context.Context, override string) (Image, error)
 }

@@ -314,11 +314,8 @@ func (d *Driver) discard(ctx context.Context, id string) {
 	// An auto-removed container may already be on its way out; wait for
 	// the engine to finish, so the caller's error means nothing is left.
 	if isRemovalInProgress(err) {
-		for ctx.Err() == nil {
-			if _, ierr := d.api.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); cerrdefs.IsNotFound(ierr) {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+		if err = d.waitRemoved(ctx, id); err == nil {
+			return
 		}
 	}
 	d.log.Warn("removing a container that failed to start", "id", id, "err", err)
@@ -664,45 +661,63 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 // pendingRemoval waits, when the container called name is an sbx sandbox
 // on its way out (auto-removed, and killed or exited), until the engine
 // has deleted it, and reports whether it did: then a Create that found
-// the name taken may try again. A sandbox that is still running after a
-// short grace is someone's, and the name stays taken.
+// the name taken may try again. Anything else (created but never started,
+// paused, still running after a short grace) is someone's sandbox, and
+// the name stays taken at once.
 func (d *Driver) pendingRemoval(ctx context.Context, name string) bool {
 	ins, err := d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
 		return true
 	}
 	c := ins.Container
-	if err != nil || c.Config == nil || c.Config.Labels[driver.LabelManaged] != "true" || c.HostConfig == nil || !c.HostConfig.AutoRemove {
+	if err != nil || c.Config == nil || c.Config.Labels[driver.LabelManaged] != "true" ||
+		c.HostConfig == nil || !c.HostConfig.AutoRemove || c.State == nil {
 		return false
 	}
-	// Killed a moment ago, sandboxd takes milliseconds to exit; a running
-	// sandbox that does not stop within the grace was not being removed.
-	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	w := d.api.ContainerWait(wctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
-	if c.State != nil && c.State.Running {
-		stopped := d.api.ContainerWait(wctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-		select {
-		case <-stopped.Result:
-		case err := <-stopped.Error:
-			if !cerrdefs.IsNotFound(err) {
-				return false
-			}
-			return true
-		}
-	}
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer rcancel()
-	select {
-	case <-w.Result:
-		return true
-	case err := <-w.Error:
+	switch c.State.Status {
+	case container.StateRunning:
+		// Killed a moment ago, sandboxd takes milliseconds to exit.
+		gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := d.wait(gctx, c.ID, container.WaitConditionNotRunning)
+		cancel()
 		if cerrdefs.IsNotFound(err) {
 			return true
 		}
-		// The first wait shared the grace's deadline; wait for the
-		// removal itself with a bound of its own.
-		return d.waitRemoved(rctx, c.ID) == nil
+		if err != nil {
+			return false
+		}
+	case container.StateExited, container.StateDead, container.StateRemoving:
+	default:
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return d.waitRemoved(rctx, c.ID) == nil
+}
+
+// waitRemoved returns once the engine has deleted container cid; a removal
+// the engine reports as failed is an error.
+func (d *Driver) waitRemoved(ctx context.Context, cid string) error {
+	err := d.wait(ctx, cid, container.WaitConditionRemoved)
+	if err == nil || cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	return classify(err, "waiting for the removal of "+cid)
+}
+
+// wait is one ContainerWait, read to its end: the client's goroutine
+// sends on an unbuffered channel, so a wait left unread would leak it and
+// its connection. A cancelled ctx ends the wait through its error channel.
+func (d *Driver) wait(ctx context.Context, cid string, cond container.WaitCondition) error {
+	w := d.api.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: cond})
+	select {
+	case r := <-w.Result:
+		if r.Error != nil && r.Error.Message != "" {
+			return errors.New(r.Error.Message)
+		}
+		return nil
+	case err := <-w.Error:
+		return err
 	}
 }
 
@@ -724,24 +739,13 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	// A removal already under way (AutoRemove after a kill) is waited
 	// for: the name is free when Remove returns.
 	if isRemovalInProgress(err) {
-		return d.waitRemoved(ctx, cid)
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return d.waitRemoved(wctx, cid)
 	}
 	return classify(err, "remove "+id)
 }
 
-// waitRemoved returns once the engine has deleted container cid.
-func (d *Driver) waitRemoved(ctx context.Context, cid string) error {
-	w := d.api.ContainerWait(ctx, cid, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
-	select {
-	case <-w.Result:
-		return nil
-	case err := <-w.Error:
-		if cerrdefs.IsNotFound(err) {
-			return nil
-		}
-		return classify(err, "waiting for the removal of "+cid)
-	}
-}
 
 // Pause implements driver.Pauser with the engine's cgroup freezer: every
 // process keeps its state and resumes where it was.

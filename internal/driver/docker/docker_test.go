@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
@@ -260,5 +261,36 @@ func TestContainerConfigLaunch(t *testing.T) {
 	}
 	if env["X"] != "1" || env["DEBUG"] != "true" || !slices.IsSorted(cfg.Env) {
 		t.Errorf("env %q", cfg.Env)
+	}
+}
+
+// A Create whose name is held by an auto-removed sandbox that is not on its
+// way out (created, never started: a crash between create and start) says
+// "already exists" at once; it used to wait 31 s for a removal that never
+// comes.
+func TestCreateOverStuckAutoRemoveIsAlreadyExists(t *testing.T) {
+	d := newDriver(t)
+	ctx := context.Background()
+	api := d.api.(*client.Client)
+	id := "stuck-" + strings.ToLower(t.Name()[len(t.Name())-6:]) + "-" + time.Now().Format("150405.000")
+	id = strings.ReplaceAll(id, ".", "")
+	res, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: ContainerName(id),
+		Config: &container.Config{Image: testImage(), Cmd: []string{"true"},
+			Labels: map[string]string{driver.LabelManaged: "true", driver.LabelSession: id}},
+		HostConfig: &container.HostConfig{AutoRemove: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { api.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true}) })
+	start := time.Now()
+	_, err = d.Create(ctx, driver.Spec{ID: id, Image: testImage(), AutoRemove: true})
+	took := time.Since(start)
+	if !errors.Is(err, errdefs.ErrAlreadyExists) {
+		t.Fatalf("Create over a stuck sandbox: %v, want ErrAlreadyExists", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("Create took %v to say so; nothing was being removed", took)
 	}
 }

@@ -19,6 +19,9 @@ type PullFailures struct {
 	Path string
 	// TTL is how long a failure stands; 0 is 15 minutes.
 	TTL time.Duration
+	// Engine names the engine the pulls go through (its DOCKER_HOST), so
+	// that a failure on one engine does not stop pulls on another.
+	Engine string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 
@@ -68,6 +71,9 @@ func (p *PullFailures) load() map[string]pullFailure {
 	if b, err := os.ReadFile(p.Path); err == nil {
 		_ = json.Unmarshal(b, &m)
 	}
+	if m == nil { // the file held null
+		m = map[string]pullFailure{}
+	}
 	return m
 }
 
@@ -76,9 +82,8 @@ func (p *PullFailures) store(m map[string]pullFailure) {
 		p.mem = m
 		return
 	}
-	now := p.now()
 	for k, f := range m {
-		if now.Sub(f.At) > p.ttl() {
+		if p.expired(f) {
 			delete(m, k)
 		}
 	}
@@ -100,18 +105,36 @@ func (p *PullFailures) store(m map[string]pullFailure) {
 	}
 }
 
-// Recent returns the reason ref failed to pull within TTL.
-func (p *PullFailures) Recent(ref string) (reason string, at time.Time, ok bool) {
+// expired: older than TTL, or from the future (a clock set back), which
+// would otherwise stand for ever.
+func (p *PullFailures) expired(f pullFailure) bool {
+	age := p.now().Sub(f.At)
+	return age < 0 || age > p.ttl()
+}
+
+func (p *PullFailures) key(ref string) string { return p.Engine + "|" + ref }
+
+// Recent returns the reason ref failed to pull within TTL, and until when
+// it stands.
+func (p *PullFailures) Recent(ref string) (reason string, until time.Time, ok bool) {
 	if p == nil {
 		return "", time.Time{}, false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f, ok := p.load()[ref]
-	if !ok || p.now().Sub(f.At) > p.ttl() {
+	f, ok := p.load()[p.key(ref)]
+	if !ok || p.expired(f) {
 		return "", time.Time{}, false
 	}
-	return f.Reason, f.At, true
+	return f.Reason, f.At.Add(p.ttl()), true
+}
+
+// Where says where failures are kept, for messages.
+func (p *PullFailures) Where() string {
+	if p == nil || p.Path == "" {
+		return "memory"
+	}
+	return p.Path
 }
 
 // Record notes that ref could not be pulled.
@@ -122,7 +145,7 @@ func (p *PullFailures) Record(ref, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.load()
-	m[ref] = pullFailure{Reason: reason, At: p.now()}
+	m[p.key(ref)] = pullFailure{Reason: reason, At: p.now()}
 	p.store(m)
 }
 
@@ -134,9 +157,9 @@ func (p *PullFailures) Forget(ref string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.load()
-	if _, ok := m[ref]; !ok {
+	if _, ok := m[p.key(ref)]; !ok {
 		return
 	}
-	delete(m, ref)
+	delete(m, p.key(ref))
 	p.store(m)
 }

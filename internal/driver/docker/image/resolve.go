@@ -26,8 +26,10 @@ type ResolveOptions struct {
 	// or else the newest image labelled dev.sbx.kind=base; when it is set,
 	// only that image is considered.
 	BootstrapTag string
-	// Failures, when set, remembers images that could not be pulled, so a
-	// machine without a registry does not try again on every run.
+	// Failures, when set, remembers base images that could not be pulled,
+	// so a machine without a registry does not try again on every run. It
+	// is used only where a bootstrapped image can stand in: a runtime
+	// image that cannot be had is always tried again.
 	Failures *PullFailures
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -65,7 +67,7 @@ func Resolve(ctx context.Context, api API, opts ResolveOptions) (Resolved, error
 		if err := checkRef("runtime image", ref); err != nil {
 			return Resolved{}, err
 		}
-		res, err := presentOrPulled(ctx, api, ref, w, opts.Failures)
+		res, err := presentOrPulled(ctx, api, ref, w, nil)
 		if err != nil {
 			if reason, ok := unpullable(err); ok {
 				return Resolved{}, errdefs.Wrap(errdefs.ErrNotFound,
@@ -138,8 +140,8 @@ func presentOrPulled(ctx context.Context, api API, ref string, w io.Writer, fail
 		failures.Forget(ref)
 		return res, nil
 	}
-	if reason, at, ok := failures.Recent(ref); ok {
-		return res, &errUnpullable{reason: fmt.Sprintf("%s; not tried again since %s", reason, at.Format("15:04"))}
+	if reason, until, ok := failures.Recent(ref); ok {
+		return res, &errUnpullable{reason: fmt.Sprintf("%s; not tried again until %s, or delete %s", reason, until.Format("15:04"), failures.Where())}
 	}
 	if perr := pull(ctx, api, ref, w); perr != nil {
 		if fatal := fatalPullError(ref, perr); fatal != nil {

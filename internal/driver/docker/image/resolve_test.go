@@ -263,6 +263,22 @@ func TestPullFailuresFileIsOnlyACache(t *testing.T) {
 	if _, _, ok := (&PullFailures{Path: path}).Recent("x"); ok {
 		t.Fatal("Forget did not forget")
 	}
+	// A file holding null (JSON's nil map) must not make Record panic.
+	if err := os.WriteFile(path, []byte("null"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	(&PullFailures{Path: path}).Record("x", "no registry")
+	// A failure from the future (the clock was set back) does not stand for
+	// ever, and one engine's failure is not another's.
+	now := time.Now()
+	(&PullFailures{Path: path, Now: func() time.Time { return now.Add(24 * time.Hour) }}).Record("y", "no registry")
+	if _, _, ok := (&PullFailures{Path: path}).Recent("y"); ok {
+		t.Fatal("a failure recorded in the future stands")
+	}
+	(&PullFailures{Path: path, Engine: "unix:///a"}).Record("z", "no registry")
+	if _, _, ok := (&PullFailures{Path: path, Engine: "tcp://b:2375"}).Recent("z"); ok {
+		t.Fatal("engine a's failure stops pulls on engine b")
+	}
 	var nilP *PullFailures
 	nilP.Record("x", "y") // a nil cache records nothing and does not panic
 	if _, _, ok := nilP.Recent("x"); ok {
