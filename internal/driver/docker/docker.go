@@ -746,7 +746,6 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	return classify(err, "remove "+id)
 }
 
-
 // Pause implements driver.Pauser with the engine's cgroup freezer: every
 // process keeps its state and resumes where it was.
 func (d *Driver) Pause(ctx context.Context, id string) error {
