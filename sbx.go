@@ -560,6 +560,10 @@ type GCOptions struct {
 	Grace time.Duration
 	// DryRun lists what would be removed without removing it.
 	DryRun bool
+	// Pruned, when set, is told each thing other than a sandbox that GC
+	// removed (or would remove): the sandboxd volumes of earlier builds.
+	// Unset, they are reported to Options.Progress.
+	Pruned func(name string)
 }
 
 // GC removes sandboxes nothing holds: not kept alive (keep_runtime_alive,
@@ -607,6 +611,10 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 		pruned, err := p.Prune(ctx, driver.PruneOptions{MinAge: max(o.Grace, 10*time.Minute), DryRun: o.DryRun})
 		errs = append(errs, err)
 		for _, v := range pruned {
+			if o.Pruned != nil {
+				o.Pruned(v)
+				continue
+			}
 			verb := "removed"
 			if o.DryRun {
 				verb = "would remove"

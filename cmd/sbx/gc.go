@@ -45,7 +45,12 @@ func (a *app) gc(ctx context.Context, o gcOptions) error {
 		return err
 	}
 	defer rt.Close()
-	removed, err := rt.GC(ctx, sbx.GCOptions{Grace: o.Grace, DryRun: o.DryRun})
+	verb := "removed"
+	if o.DryRun {
+		verb = "would remove"
+	}
+	var volumes []string
+	removed, err := rt.GC(ctx, sbx.GCOptions{Grace: o.Grace, DryRun: o.DryRun, Pruned: func(v string) { volumes = append(volumes, v) }})
 	// What was removed is worth printing even when some removals failed.
 	if o.JSON {
 		if jerr := writeJSON(a.stdout, sandboxesJSON(removed)); jerr != nil && err == nil {
@@ -53,11 +58,10 @@ func (a *app) gc(ctx context.Context, o gcOptions) error {
 		}
 		return err
 	}
-	verb := "removed"
-	if o.DryRun {
-		verb = "would remove"
+	for _, v := range volumes {
+		fmt.Fprintf(a.stderr, "%s volume %s (sandboxd of an earlier sbx build)\n", verb, v)
 	}
-	if len(removed) == 0 && err == nil {
+	if len(removed) == 0 && len(volumes) == 0 && err == nil {
 		// Silence would leave the user wondering whether gc ran at all.
 		if o.DryRun {
 			fmt.Fprintln(a.stdout, "nothing would be removed")

@@ -28,7 +28,15 @@ const (
 // uploadArchive spools body into a staging directory inside root, extracts
 // it there and moves the result into root. The staging directory is removed
 // whatever happens.
-func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Options) (retErr error) {
+func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Options) error {
+	return inStage(root, func(stage string, sroot *os.Root) error {
+		return spoolAndExtract(ctx, root, stage, sroot, body, opts)
+	})
+}
+
+// inStage runs fn in a new staging directory inside root, which is removed
+// whatever happens: nothing half-extracted is ever left in the destination.
+func inStage(root *os.Root, fn func(stage string, sroot *os.Root) error) (retErr error) {
 	stage := tempPrefix + rand.Text()
 	if err := root.Mkdir(stage, 0o700); err != nil {
 		return fsError("creating staging directory", err)
@@ -43,7 +51,10 @@ func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Opti
 		return fsError("opening staging directory", err)
 	}
 	defer sroot.Close()
+	return fn(stage, sroot)
+}
 
+func spoolAndExtract(ctx context.Context, root *os.Root, stage string, sroot *os.Root, body io.Reader, opts Options) error {
 	spool, err := sroot.OpenFile(spoolName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fsError("creating spool file", err)
@@ -92,39 +103,27 @@ func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Opti
 // dest and moved into place only once it is whole, so a refused or failed
 // archive leaves dest as it was. Options.Rebase renames entries as docker
 // cp does.
-func Extract(ctx context.Context, ra io.ReaderAt, size int64, dest string, opts Options) (retErr error) {
+func Extract(ctx context.Context, ra io.ReaderAt, size int64, dest string, opts Options) error {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return fsError("opening destination", err)
 	}
 	defer root.Close()
-	stage := tempPrefix + rand.Text()
-	if err := root.Mkdir(stage, 0o700); err != nil {
-		return fsError("creating staging directory", err)
-	}
-	defer func() {
-		if err := root.RemoveAll(stage); err != nil && retErr == nil {
-			retErr = fsError("removing staging directory", err)
+	return inStage(root, func(stage string, troot *os.Root) error {
+		x := &extractor{
+			root:      troot,
+			owner:     opts.Owner,
+			buf:       make([]byte, copyBufSize),
+			kinds:     make(map[string]bool),
+			dirModes:  make(map[string]fs.FileMode),
+			rebase:    opts.Rebase,
+			hostNames: true,
 		}
-	}()
-	troot, err := root.OpenRoot(stage)
-	if err != nil {
-		return fsError("opening staging directory", err)
-	}
-	defer troot.Close()
-	x := &extractor{
-		root:      troot,
-		owner:     opts.Owner,
-		buf:       make([]byte, copyBufSize),
-		kinds:     make(map[string]bool),
-		dirModes:  make(map[string]fs.FileMode),
-		rebase:    opts.Rebase,
-		hostNames: true,
-	}
-	if err := x.extract(ctx, ra, size, opts.maxBytes(), opts.maxEntries()); err != nil {
-		return err
-	}
-	return moveIntoPlace(ctx, root, stage, x.dirModes)
+		if err := x.extract(ctx, ra, size, opts.maxBytes(), opts.maxEntries()); err != nil {
+			return err
+		}
+		return moveIntoPlace(ctx, root, stage, x.dirModes)
+	})
 }
 
 // Rebase renames archive entries the way docker cp renames what it copies
