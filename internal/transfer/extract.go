@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 )
 
 // Layout of the staging directory an archive upload creates in dest.
@@ -37,7 +37,7 @@ func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Opti
 // inStage runs fn in a new staging directory inside root, which is removed
 // whatever happens: nothing half-extracted is ever left in the destination.
 func inStage(root *os.Root, fn func(stage string, sroot *os.Root) error) (retErr error) {
-	stage := tempPrefix + rand.Text()
+	stage := tempPrefix + ids.New(16)
 	if err := root.Mkdir(stage, 0o700); err != nil {
 		return fsError("creating staging directory", err)
 	}

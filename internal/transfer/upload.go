@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 )
 
 // Default archive limits, used when the corresponding Options field is zero.
@@ -175,7 +175,7 @@ func uploadFile(ctx context.Context, root *os.Root, name string, body io.Reader,
 		uid, gid = owner.UID, owner.GID
 	}
 
-	tmp := tempPrefix + rand.Text()
+	tmp := tempPrefix + ids.New(16)
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fsError("creating temporary file", err)

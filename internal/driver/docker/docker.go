@@ -5,8 +5,6 @@ package docker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +28,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/internal/version"
@@ -190,12 +189,10 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if spec.Image == "" {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrInvalidArgument, "no image given")
 	}
-	token, err := randomHex(16)
-	if err != nil {
-		return driver.Sandbox{}, err
-	}
+	token := ids.Token()
 	var vol string
 	if !spec.Prebuilt {
+		var err error
 		if vol, err = d.sandboxdVolume(ctx, spec.Image); err != nil {
 			return driver.Sandbox{}, err
 		}
@@ -941,14 +938,6 @@ func classify(err error, what string) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-func randomHex(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
 }
 
 func freeHostPort() (int, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/driver/drivertest"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/launch"
 )
 
@@ -170,10 +171,7 @@ func TestPruneVolumes(t *testing.T) {
 	d, current := privateDriver(t, newDriver(t))
 	ctx := context.Background()
 	api := d.api.(*client.Client)
-	run, err := randomHex(6)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := ids.New(6)
 	labels := map[string]string{driver.LabelManaged: "true", "dev.sbx.kind": "sandboxd", "sbx.test.run": run}
 	volume := func(name string) {
 		t.Helper()

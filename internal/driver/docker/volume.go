@@ -17,6 +17,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/version"
 )
 
@@ -110,11 +111,7 @@ func (d *Driver) fillVolume(ctx context.Context, name, image, path string) (err 
 	if err != nil {
 		return err
 	}
-	suffix, err := randomHex(4)
-	if err != nil {
-		return err
-	}
-	real := ".sandboxd-" + suffix
+	real := ".sandboxd-" + ids.New(4)
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
