@@ -597,7 +597,7 @@ func (d *Driver) List(ctx context.Context, match map[string]string) ([]driver.Sa
 	return out, nil
 }
 
-// Start implements driver.Driver.
+// Start implements driver.Restarter.
 func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
 	cid, sb, err := d.own(ctx, id)
 	if err != nil {
@@ -615,7 +615,7 @@ func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
 	return d.waitReady(ctx, id, cid, nil)
 }
 
-// Stop implements driver.Driver.
+// Stop implements driver.Restarter.
 func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
 	if err := validID(id); err != nil {
 		return err
