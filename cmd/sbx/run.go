@@ -15,7 +15,6 @@ import (
 
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/config"
-	"github.com/sbx-dev/sbx/internal/ids"
 )
 
 // runOptions are `sbx run`'s flags and operands.
@@ -222,28 +221,15 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 		return err
 	}
 	defer rt.Close()
-	id := o.Name
-	if id == "" {
-		// Chosen here rather than by the SDK so that a create cut short by
-		// Ctrl-C can still be cleaned up by name.
-		id = ids.New(6)
-	}
-	// A name the user gave may belong to a sandbox that was there before
-	// (the create would have failed on it); only a fresh random one is
-	// certainly this run's to remove.
-	ours := o.Name == ""
+	// A create cut short by Ctrl-C cleans up after itself (the driver and
+	// the SDK remove what they made, on a detached context).
 	sb, err := rt.Create(ctx, sbx.CreateOptions{
-		ID: id, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
+		ID: o.Name, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
 		Labels: o.Labels, Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes, NoAppPorts: o.NoAppPorts,
 	})
 	if err != nil {
-		if ctx.Err() != nil && ours && !o.Detach {
-			cctx, cancel := cleanupContext(ctx)
-			_ = rt.Remove(cctx, id)
-			cancel()
-		}
 		if errors.Is(err, sbx.ErrAlreadyExists) {
-			return fmt.Errorf("%w; pick another --name, or use `sbx exec %s` to run in it", err, id)
+			return fmt.Errorf("%w; pick another --name, or use `sbx exec %s` to run in it", err, o.Name)
 		}
 		return err
 	}
