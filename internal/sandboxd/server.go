@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,6 +173,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Warn("request failed", "path", r.URL.Path, "status", re.status, "detail", re.detail)
 		}
 		writeJSON(w, re.status, sandboxapi.ErrorBody{Detail: re.detail, Errors: re.errors})
+	case strings.HasPrefix(r.URL.Path, ExtPrefix):
+		// sbx's own routes tell the class by status, from the one table.
+		st := errdefs.HTTPStatus(err)
+		if st >= 500 {
+			s.log.Warn("request failed", "path", r.URL.Path, "status", st, "err", err)
+		}
+		if st == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeJSON(w, st, sandboxapi.ErrorBody{Detail: err.Error()})
 	case errors.Is(err, errdefs.ErrTooLarge):
 		// The host-side table agrees with OpenHands here (413); for every
 		// other class OpenHands answers 500, so the table is not consulted.
