@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/sbx-dev/sbx/internal/term"
 )
 
 // The texts below are part of the wire contract: agents built for OpenHands
@@ -76,14 +78,8 @@ func pyFloat(f float64) string {
 	return s
 }
 
-// isPySpace reports whether Python's str.strip() would strip r.
-func isPySpace(r rune) bool {
-	switch r {
-	case ' ', '\t', '\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x1f, 0x85:
-		return true
-	}
-	return r > 0x7f && unicode.IsSpace(r)
-}
+// isPySpace is Python's str.isspace, the rule of every strip in a reply.
+func isPySpace(r rune) bool { return term.IsSpace(r) }
 
 func pyStrip(s string) string  { return strings.TrimFunc(s, isPySpace) }
 func pyLstrip(s string) string { return strings.TrimLeftFunc(s, isPySpace) }

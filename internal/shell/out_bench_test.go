@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/sbx-dev/sbx/internal/term"
 )
 
 // BenchmarkOutput100MB: a command printing 100 MB in 1 M lines through the
@@ -31,9 +33,9 @@ func BenchmarkScreenWrite(b *testing.B) {
 	for len(chunk)+len(line) <= cap(chunk) {
 		chunk = append(chunk, line...)
 	}
-	s := newScreen(termCols, editableRows, historyRows)
+	s := term.NewScreen(termCols, editableRows, historyRows)
 	b.SetBytes(int64(len(chunk)))
 	for b.Loop() {
-		s.write(chunk)
+		s.Write(chunk)
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 	"unicode"
+
+	"github.com/sbx-dev/sbx/internal/term"
 )
 
 // Config says how to start the shell.
@@ -36,8 +38,11 @@ type Config struct {
 	Login           bool                // a login shell, as `su user -` gives
 	NoChangeTimeout time.Duration       // default 10 s; reported in whole seconds
 	StartTimeout    time.Duration       // default 30 s
-	Starter         Starter             // required: starts and reaps children
-	Logger          *slog.Logger
+	// StreamBytes is how much recent output a streaming client can catch
+	// up on (default 1 MiB); a slower one is told what it missed.
+	StreamBytes int
+	Starter     Starter // required: starts and reaps children
+	Logger      *slog.Logger
 }
 
 // Request is one `run` action as the shell sees it.
@@ -47,6 +52,11 @@ type Request struct {
 	Blocking bool
 	Timeout  float64 // hard timeout in seconds; 0 means none
 	Hidden   bool
+	// Sent, if set, is called once the command has been typed (or, for a
+	// request that types nothing, once the wait begins), with the
+	// terminal's output ring and the offset this request's output starts
+	// at, so a client can stream it while Run waits. It must not block.
+	Sent func(out *term.Ring, start int64)
 }
 
 // Metadata mirrors OpenHands' CmdOutputMetadata.
@@ -72,6 +82,9 @@ type Result struct {
 	Command  string
 	Metadata Metadata
 	Hidden   bool
+	// OutputEnd is the terminal offset where this request's output ends
+	// (the ring given to Request.Sent); -1 if the shell died.
+	OutputEnd int64
 }
 
 type status int
@@ -94,6 +107,7 @@ type Shell struct {
 	partialReplied bool
 	cwd            string
 	notice         string // told to the agent on its next reply
+	lastExit       int    // exit code of the last completed command
 
 	// pmu guards p and closed apart from mu, so that Close can kill the
 	// shell while a Run is waiting on it: the Run then returns at once.
@@ -260,6 +274,21 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 	p, _ := s.current()
 	command := pyStrip(req.Command)
 	running := s.prevStatus == statusNoChange || s.prevStatus == statusHard
+	p.mu.Lock()
+	preempted := isSpecialKey(command) && req.IsInput && p.preempted == command
+	p.preempted = ""
+	if preempted && !p.running && p.done == nil && !running {
+		// The key was delivered while another request held the shell, and
+		// that request has already reported the command's end.
+		p.mu.Unlock()
+		md := DefaultMetadata()
+		md.ExitCode = s.lastExit
+		md.Suffix = completedKeySuffix(s.lastExit, command[len(command)-1])
+		end := p.readOff
+		p.mu.Unlock()
+		return Result{Command: command, Metadata: md, Hidden: req.Hidden, OutputEnd: end}, nil
+	}
+	p.mu.Unlock()
 	if !running {
 		if command == "" {
 			return Result{Content: errNoPreviousLogs, Command: "", Metadata: DefaultMetadata()}, nil
@@ -279,6 +308,7 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 
 	wantPrompts := 0
 	p.mu.Lock()
+	start := p.readOff
 	stillRunning := p.running
 	if running && stillRunning && !req.IsInput && command != "" {
 		raw := p.rawOutput()
@@ -286,7 +316,7 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 		md := DefaultMetadata()
 		md.Prefix = s.partialPrefix()
 		md.Suffix = notExecutedSuffix(command)
-		return Result{Content: s.partialOutput(raw), Command: command, Metadata: md, Hidden: req.Hidden}, nil
+		return Result{Content: s.partialOutput(raw), Command: command, Metadata: md, Hidden: req.Hidden, OutputEnd: start}, nil
 	}
 
 	if command != "" {
@@ -295,10 +325,10 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 		case isSpecialKey(command):
 			k := command[2]
 			data = []byte{controlByte(k)}
-			if echoesAsCaret(k) && p.running && p.cookedTTY() {
+			if echoesAsCaret(k) && p.running && p.t.Cooked() {
 				// A terminal with echo on shows the key as ^X; OpenHands'
 				// agents see that in the reply, so show it too.
-				p.scr.write([]byte{'^', byte(unicode.ToUpper(rune(k)))})
+				p.scr.Write([]byte{'^', byte(unicode.ToUpper(rune(k)))})
 			}
 		default:
 			data = append([]byte(typed), '\r')
@@ -311,15 +341,15 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 				p.done = nil
 			}
 			p.running = true
-			p.reassertNoEcho()
+			p.t.ReassertNoEcho()
 		}
-		if req.IsInput && !p.running && p.done != nil {
+		if req.IsInput && !p.running && p.done != nil && !preempted {
 			// The command finished after its last reply and bash is at its
 			// prompt: what is typed now is bash's to run. Report what it
 			// makes of it (C-c gives 130, a word runs as a command).
 			wantPrompts = p.prompts + 1
 		}
-		if isSpecialKey(command) && p.signalKey(command[2]) {
+		if preempted || (isSpecialKey(command) && p.t.SignalKey(command[2])) {
 			data = nil
 		}
 		if data != nil {
@@ -330,6 +360,9 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	p.mu.Unlock()
+	if req.Sent != nil {
+		req.Sent(p.t.Ring(), start)
+	}
 	return s.wait(ctx, req, command, wantPrompts)
 }
 
@@ -395,7 +428,7 @@ func (s *Shell) wait(ctx context.Context, req Request, command string, wantPromp
 // rawOutput is everything shown since the current command started, as one
 // string. Called with p.mu held.
 func (p *proc) rawOutput() string {
-	text := p.scr.text()
+	text := p.scr.Text()
 	if p.carry != "" {
 		text = joinSegments(p.carry, text)
 	}
@@ -435,12 +468,13 @@ func (s *Shell) timedOut(st status, suffix, command string, req Request) Result 
 		return s.completed(c, command, req)
 	}
 	raw := p.rawOutput()
+	end := p.readOff
 	p.mu.Unlock()
 	md := DefaultMetadata()
 	md.Prefix = s.partialPrefix()
 	md.Suffix = suffix
 	s.prevStatus = st
-	return Result{Content: s.partialOutput(raw), Command: command, Metadata: md, Hidden: req.Hidden}
+	return Result{Content: s.partialOutput(raw), Command: command, Metadata: md, Hidden: req.Hidden, OutputEnd: end}
 }
 
 func (s *Shell) completed(c *completion, command string, req Request) Result {
@@ -467,7 +501,8 @@ func (s *Shell) completed(c *completion, command string, req Request) Result {
 		s.cwd = wd
 	}
 	s.prevStatus, s.prevOutput, s.partialReplied = statusCompleted, "", false
-	return Result{Content: pyRstrip(pyLstrip(raw)), Command: command, Metadata: md, Hidden: req.Hidden}
+	s.lastExit = md.ExitCode
+	return Result{Content: pyRstrip(pyLstrip(raw)), Command: command, Metadata: md, Hidden: req.Hidden, OutputEnd: c.end}
 }
 
 // died answers the command during which the shell exited (`exit`,
@@ -476,12 +511,12 @@ func (s *Shell) died(command string, req Request) Result {
 	p, _ := s.current()
 	// Give the reader a moment to drain what the shell printed last.
 	select {
-	case <-p.readerDone:
+	case <-p.t.ReaderDone():
 	case <-time.After(100 * time.Millisecond):
 	}
 	p.mu.Lock()
 	raw := p.rawOutput()
-	code := p.exitStatus.ExitCode
+	code := p.exitCode
 	p.mu.Unlock()
 	if s.prevOutput != "" {
 		raw = strings.TrimPrefix(raw, s.prevOutput)
@@ -490,7 +525,7 @@ func (s *Shell) died(command string, req Request) Result {
 	md.ExitCode = code
 	md.Suffix = fmt.Sprintf("\n[The shell exited with exit code %d. A new shell will be started for the next command.]", code)
 	s.prevStatus, s.prevOutput, s.partialReplied = statusCompleted, "", false
-	return Result{Content: pyRstrip(pyLstrip(raw)), Command: command, Metadata: md, Hidden: req.Hidden}
+	return Result{Content: pyRstrip(pyLstrip(raw)), Command: command, Metadata: md, Hidden: req.Hidden, OutputEnd: -1}
 }
 
 // lookPython finds python in PATH as `which python` does, without a fork.
@@ -510,4 +545,64 @@ func lookPython(path, cwd string) string {
 		}
 	}
 	return ""
+}
+
+// Preempt delivers a signal key (C-c, C-z, C-\) at once if a command is
+// running, without waiting for the request that holds the shell: an
+// interrupt must never queue behind the command it is meant to stop. The
+// key's own request, when it gets its turn, types nothing more and
+// reports what the key did. It reports whether the key was delivered.
+func (s *Shell) Preempt(command string) bool {
+	command = pyStrip(command)
+	if !isSpecialKey(command) {
+		return false
+	}
+	p, closed := s.current()
+	if closed || p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running || !p.t.SignalKey(command[2]) {
+		return false
+	}
+	p.preempted = command
+	return true
+}
+
+// Interrupt sends SIGINT to the foreground process group of the shell's
+// terminal, as C-c on a terminal does, whoever holds the shell. The
+// running command's request then reports its end. It reports whether a
+// command was running and got the signal.
+func (s *Shell) Interrupt() bool {
+	p, closed := s.current()
+	if closed || p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running && p.t.SignalKey('c')
+}
+
+// Busy reports whether a command is running: typed, and its prompt not
+// back.
+func (s *Shell) Busy() bool {
+	p, closed := s.current()
+	if closed || p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running
+}
+
+// Terminal is the shell's current terminal, for a client that attaches to
+// it (its ring to read, Send to type, Resize). A shell that died and was
+// replaced has a new terminal: attach again.
+func (s *Shell) Terminal() *term.Term {
+	p, _ := s.current()
+	if p == nil {
+		return nil
+	}
+	return p.t
 }

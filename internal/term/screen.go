@@ -1,12 +1,13 @@
-package shell
+package term
 
 import (
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
-// screen turns the bytes a program writes to its terminal into the text a
+// Screen turns the bytes a program writes to its terminal into the text a
 // person would read off that terminal, the way tmux's capture-pane does for
 // OpenHands: carriage returns overwrite, tabs move to the next stop, escape
 // sequences vanish, lines that wrap at the terminal width are joined again,
@@ -15,16 +16,16 @@ import (
 // The last screenRows rows stay editable (cursor movement can reach them);
 // older rows move to an immutable history stored as UTF-8, so memory is
 // bounded by historyRows × cols whatever a command prints.
-type screen struct {
+type Screen struct {
 	cols        int
 	screenRows  int
 	historyRows int
 
-	history  ring  // rows that scrolled off the editable window
-	rows     []row // editable window; the cursor is in it
-	cur      int   // cursor row, an index into rows
-	col      int   // cursor column
-	dropped  int   // rows dropped from the front of history
+	history  rowRing // rows that scrolled off the editable window
+	rows     []row   // editable window; the cursor is in it
+	cur      int     // cursor row, an index into rows
+	col      int     // cursor column
+	dropped  int     // rows dropped from the front of history
 	free     [][]rune
 	alt      *savedScreen // set while a program uses the alternate screen
 	esc      escState
@@ -57,16 +58,16 @@ const (
 	escCharset          // after ESC ( ) * + : one more byte
 )
 
-func newScreen(cols, screenRows, historyRows int) *screen {
-	s := &screen{cols: cols, screenRows: screenRows, historyRows: historyRows}
+func NewScreen(cols, screenRows, historyRows int) *Screen {
+	s := &Screen{cols: cols, screenRows: screenRows, historyRows: historyRows}
 	s.history.limit = historyRows
-	s.reset()
+	s.Reset()
 	return s
 }
 
 // reset forgets everything, as OpenHands' clear-screen + clear-history does
 // after each completed command.
-func (s *screen) reset() {
+func (s *Screen) Reset() {
 	s.history.clear()
 	s.rows = s.rows[:0]
 	s.rows = append(s.rows, row{})
@@ -79,7 +80,7 @@ func (s *screen) reset() {
 }
 
 // write feeds program output.
-func (s *screen) write(p []byte) {
+func (s *Screen) Write(p []byte) {
 	if len(p) == 0 {
 		return
 	}
@@ -115,12 +116,12 @@ func (s *screen) write(p []byte) {
 	}
 }
 
-func (s *screen) utfByte(b byte) {
+func (s *Screen) utfByte(b byte) {
 	if b&0xc0 != 0x80 {
 		// Broken sequence: show a replacement and reprocess b on its own.
 		s.utfN = 0
 		s.put(utf8.RuneError)
-		s.write([]byte{b})
+		s.Write([]byte{b})
 		return
 	}
 	s.utf[s.utfN] = b
@@ -145,7 +146,7 @@ func (s *screen) utfByte(b byte) {
 	s.put(r)
 }
 
-func (s *screen) control(b byte) {
+func (s *Screen) control(b byte) {
 	switch b {
 	case '\r':
 		s.col = 0
@@ -171,7 +172,7 @@ func (s *screen) control(b byte) {
 	// Everything else (NUL, BEL, SO/SI, DEL…) prints nothing.
 }
 
-func (s *screen) escByte(b byte) {
+func (s *Screen) escByte(b byte) {
 	switch s.esc {
 	case escStart:
 		switch b {
@@ -226,7 +227,7 @@ func (s *screen) escByte(b byte) {
 
 // csi applies the handful of cursor and erase sequences that progress bars
 // and line editors use; colours and modes are dropped as capture-pane does.
-func (s *screen) csi(final byte) {
+func (s *Screen) csi(final byte) {
 	p := s.escParam
 	if len(p) > 0 && p[0] == '?' && (final == 'h' || final == 'l') {
 		for _, mode := range strings.Split(string(p[1:]), ";") {
@@ -306,7 +307,7 @@ func (s *screen) csi(final byte) {
 	}
 }
 
-func (s *screen) alternate(on bool) {
+func (s *Screen) alternate(on bool) {
 	switch {
 	case on && s.alt == nil:
 		s.alt = &savedScreen{rows: s.rows, cur: s.cur, col: s.col}
@@ -348,7 +349,7 @@ func csiArg(p []byte, idx, def int) int {
 	return def
 }
 
-func (s *screen) put(r rune) {
+func (s *Screen) put(r rune) {
 	if s.col >= s.cols {
 		s.rows[s.cur].wrapped = true
 		s.col = 0
@@ -368,7 +369,7 @@ func (s *screen) put(r rune) {
 
 // putASCII is put for a run of printable ASCII, appending in bulk when
 // the cursor is at the end of its row (the common case).
-func (s *screen) putASCII(run []byte) {
+func (s *Screen) putASCII(run []byte) {
 	for len(run) > 0 {
 		if s.col >= s.cols {
 			s.rows[s.cur].wrapped = true
@@ -394,7 +395,7 @@ func (s *screen) putASCII(run []byte) {
 	}
 }
 
-func (s *screen) lineFeed() {
+func (s *Screen) lineFeed() {
 	s.cur++
 	if s.cur >= len(s.rows) {
 		s.rows = append(s.rows, s.newRow())
@@ -405,7 +406,7 @@ func (s *screen) lineFeed() {
 // scrollIfNeeded moves rows beyond the editable window into history. It
 // evicts in batches so that a command printing millions of lines costs
 // amortised O(1) per line.
-func (s *screen) scrollIfNeeded() {
+func (s *Screen) scrollIfNeeded() {
 	if len(s.rows) <= 2*s.screenRows {
 		return
 	}
@@ -425,7 +426,7 @@ func (s *screen) scrollIfNeeded() {
 	s.cur -= k
 }
 
-func (s *screen) newRow() row {
+func (s *Screen) newRow() row {
 	if n := len(s.free); n > 0 {
 		c := s.free[n-1]
 		s.free = s.free[:n-1]
@@ -437,7 +438,7 @@ func (s *screen) newRow() row {
 // text renders what is held as capture-pane -J would, each logical line
 // right-stripped, lines joined with "\n". Trailing empty lines are kept so
 // that callers can apply Python's rstrip themselves.
-func (s *screen) text() string {
+func (s *Screen) Text() string {
 	var b strings.Builder
 	var line []byte
 	first := true
@@ -446,7 +447,7 @@ func (s *screen) text() string {
 			b.WriteByte('\n')
 		}
 		first = false
-		b.WriteString(pyRstrip(string(line)))
+		b.WriteString(strings.TrimRightFunc(string(line), IsSpace))
 		line = line[:0]
 	}
 	if s.alt == nil {
@@ -468,8 +469,8 @@ func (s *screen) text() string {
 	return b.String()
 }
 
-// ring is a bounded FIFO of immutable rows stored as UTF-8, reusing buffers.
-type ring struct {
+// rowRing is a bounded FIFO of immutable rows stored as UTF-8, reusing buffers.
+type rowRing struct {
 	limit   int
 	buf     [][]byte
 	wrapped []bool
@@ -477,12 +478,12 @@ type ring struct {
 	n       int
 }
 
-func (r *ring) clear() { r.start, r.n = 0, 0 }
+func (r *rowRing) clear() { r.start, r.n = 0, 0 }
 
-func (r *ring) len() int { return r.n }
+func (r *rowRing) len() int { return r.n }
 
 // push appends a row and reports how many rows were dropped (0 or 1).
-func (r *ring) push(cells []rune, wrapped bool) int {
+func (r *rowRing) push(cells []rune, wrapped bool) int {
 	if r.limit <= 0 {
 		return 1
 	}
@@ -513,9 +514,24 @@ func (r *ring) push(cells []rune, wrapped bool) int {
 	return dropped
 }
 
-func (r *ring) each(fn func(cells []byte, wrapped bool)) {
+func (r *rowRing) each(fn func(cells []byte, wrapped bool)) {
 	for i := 0; i < r.n; i++ {
 		idx := (r.start + i) % r.limit
 		fn(r.buf[idx], r.wrapped[idx])
 	}
+}
+
+// Dropped is how many rows fell off the front of the history since the
+// last Reset: the text is the tail of what was printed.
+func (s *Screen) Dropped() int { return s.dropped }
+
+// IsSpace reports whether Python's str.strip() would strip r: rows are
+// right-stripped as OpenHands' capture is, and the shell strips replies by
+// the same rule.
+func IsSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x1f, 0x85:
+		return true
+	}
+	return r > 0x7f && unicode.IsSpace(r)
 }

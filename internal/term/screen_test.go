@@ -1,4 +1,4 @@
-package shell
+package term
 
 import "testing"
 
@@ -18,23 +18,23 @@ func TestScreenRendering(t *testing.T) {
 		{"é😀", "é😀"},
 	}
 	for _, tt := range tests {
-		s := newScreen(1000, 200, 1000)
-		s.write([]byte(tt.in))
-		if got := s.text(); got != tt.want {
+		s := NewScreen(1000, 200, 1000)
+		s.Write([]byte(tt.in))
+		if got := s.Text(); got != tt.want {
 			t.Errorf("%q: got %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
 func TestScreenWrapAndHistory(t *testing.T) {
-	s := newScreen(10, 5, 20)
+	s := NewScreen(10, 5, 20)
 	long := "0123456789abcdefghij"
-	s.write([]byte(long + "\r\n"))
-	if got := s.text(); got != long+"\n" {
+	s.Write([]byte(long + "\r\n"))
+	if got := s.Text(); got != long+"\n" {
 		t.Fatalf("wrapped line not joined: %q", got)
 	}
 	for i := range 100 {
-		s.write([]byte{byte('a' + i%26), '\r', '\n'})
+		s.Write([]byte{byte('a' + i%26), '\r', '\n'})
 	}
 	if s.dropped == 0 {
 		t.Fatal("history did not drop rows")
@@ -50,9 +50,9 @@ func FuzzScreen(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s := newScreen(20, 4, 8)
-		s.write(b)
-		_ = s.text()
+		s := NewScreen(20, 4, 8)
+		s.Write(b)
+		_ = s.Text()
 		if len(s.rows) > 2*4+1 || s.history.len() > 8 {
 			t.Fatalf("unbounded: %d rows, %d history", len(s.rows), s.history.len())
 		}
