@@ -88,6 +88,9 @@ type CmdRunArgs struct {
 	Hidden            bool    `json:"hidden"`
 	ConfirmationState string  `json:"confirmation_state"`
 	SecurityRisk      int     `json:"security_risk"`
+	// Session (an sbx extension) names the shell session to run in;
+	// empty is the default one, OpenHands' shell.
+	Session string `json:"session,omitempty"`
 }
 
 // IPythonArgs are the args of a "run_ipython" action.

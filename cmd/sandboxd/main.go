@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -180,18 +179,20 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		}
 		return fmt.Errorf("start shell: %w", err)
 	}
-	statics := &shellSet{m: map[*shell.Shell]bool{}}
-	static := func(ctx context.Context, dir string) (sandboxd.StaticShell, error) {
+	// Every other shell (named sessions, is_static commands) starts as the
+	// OpenHands one does, in its own directory and with the caller's
+	// variables after the sandbox's (the last of a name wins).
+	factory := func(ctx context.Context, o sandboxd.ShellOptions) (sandboxd.Shell, error) {
 		c := shellCfg
-		c.Dir = dir
-		s, err := shell.New(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		statics.add(s)
-		return trackedShell{s, statics}, nil
+		c.Dir = o.Dir
+		c.Env = append(slices.Clip(shellCfg.Env), o.Env...)
+		return shell.New(ctx, c)
 	}
-	srv.SetReady(sh, static)
+	if err := srv.SetReady(sh, factory); err != nil {
+		sh.Close()
+		hs.Close()
+		return err
+	}
 	log.Info("sandboxd ready", "working_dir", cfg.WorkDir, "user", u.name, "uid", u.uid,
 		"user_setup", userTook.Round(time.Microsecond), "shell_start", shellTook.Round(time.Microsecond))
 
@@ -204,8 +205,7 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 	}
 	// End the agent's processes first, so that nothing keeps writing while
 	// the server goes away, then stop serving.
-	sh.Close()
-	statics.closeAll()
+	srv.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
@@ -243,47 +243,6 @@ func watchSignals(sigs <-chan os.Signal, stop context.CancelCauseFunc, log *slog
 		stop(fmt.Errorf("signal %s", sig))
 		return
 	}
-}
-
-// shellSet tracks the throw-away shells of is_static commands so that a
-// shutdown ends them too.
-type shellSet struct {
-	mu sync.Mutex
-	m  map[*shell.Shell]bool
-}
-
-func (s *shellSet) add(sh *shell.Shell) {
-	s.mu.Lock()
-	s.m[sh] = true
-	s.mu.Unlock()
-}
-
-func (s *shellSet) remove(sh *shell.Shell) {
-	s.mu.Lock()
-	delete(s.m, sh)
-	s.mu.Unlock()
-}
-
-func (s *shellSet) closeAll() {
-	s.mu.Lock()
-	all := make([]*shell.Shell, 0, len(s.m))
-	for sh := range s.m {
-		all = append(all, sh)
-	}
-	s.mu.Unlock()
-	for _, sh := range all {
-		sh.Close()
-	}
-}
-
-type trackedShell struct {
-	*shell.Shell
-	set *shellSet
-}
-
-func (t trackedShell) Close() error {
-	t.set.remove(t.Shell)
-	return t.Shell.Close()
 }
 
 type sandboxUser struct {

@@ -41,6 +41,9 @@ func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) error {
 		return r.Context().Err()
 	}
 	s.lastExec.Store(s.opts.Now().UnixNano())
+	if d.typ == sandboxapi.ActionRun {
+		return s.executeRun(w, r, d)
+	}
 	s.actionMu.Lock()
 	defer s.actionMu.Unlock()
 	if err := r.Context().Err(); err != nil {
@@ -48,8 +51,8 @@ func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) error {
 		// its action now would surprise whoever retries it.
 		return err
 	}
-	// The action runs to its own timeouts even if the client goes away; the
-	// shell keeps its state either way.
+	// A file action runs to its end even if the client goes away: a write
+	// is never left half done.
 	ctx := context.WithoutCancel(r.Context())
 	obs, err := s.dispatch(ctx, d)
 	if err != nil {
@@ -59,10 +62,56 @@ func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// executeRun is a run action. Its session's shell serialises it; only the
+// default session also takes the one-action lock, as OpenHands' server
+// does. A signal key (C-c) is delivered before any lock is waited for, so
+// an interrupt never queues behind the command it is meant to stop.
+func (s *Server) executeRun(w http.ResponseWriter, r *http.Request, d *decodedAction) error {
+	var a sandboxapi.CmdRunArgs
+	if err := bindArgs(d, &a); err != nil {
+		return err
+	}
+	if d.timeout != nil && *d.timeout < 0 {
+		// OpenHands would time the command out at its first poll and show
+		// its output in the next observation; sbx refuses instead.
+		writeJSON(w, http.StatusOK, errorObservation(fmt.Sprintf("ERROR: the timeout of a command must not be negative (got %s); use 0 or leave it out for no hard timeout.", pyRepr(*d.timeout))))
+		return nil
+	}
+	if a.IsStatic {
+		s.actionMu.Lock()
+		defer s.actionMu.Unlock()
+		obs, err := s.runStatic(r, d, a)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, obs)
+		return nil
+	}
+	ss, err := s.reg.get(a.Session)
+	if err != nil {
+		writeJSON(w, http.StatusOK, errorObservation(err.Error()))
+		return nil
+	}
+	if a.IsInput {
+		ss.sh.Preempt(a.Command)
+	}
+	if ss.name == DefaultSession {
+		s.actionMu.Lock()
+		defer s.actionMu.Unlock()
+		if err := r.Context().Err(); err != nil {
+			return err
+		}
+	}
+	var timeout float64
+	if d.timeout != nil {
+		timeout = *d.timeout
+	}
+	writeJSON(w, http.StatusOK, s.runInSession(r, ss, a, timeout, nil))
+	return nil
+}
+
 func (s *Server) dispatch(ctx context.Context, d *decodedAction) (sandboxapi.Observation, error) {
 	switch d.typ {
-	case sandboxapi.ActionRun:
-		return s.run(ctx, d)
 	case sandboxapi.ActionRead:
 		return s.read(ctx, d)
 	case sandboxapi.ActionWrite:
@@ -82,34 +131,14 @@ func (s *Server) dispatch(ctx context.Context, d *decodedAction) (sandboxapi.Obs
 
 func boolPtr(b bool) *bool { return &b }
 
-func (s *Server) run(ctx context.Context, d *decodedAction) (sandboxapi.Observation, error) {
-	var a sandboxapi.CmdRunArgs
-	if err := bindArgs(d, &a); err != nil {
-		return sandboxapi.Observation{}, err
-	}
-	// blocking is a field of the action whether or not a timeout came with
-	// it: blocking without a timeout waits for the command to finish.
-	req := shell.Request{Command: a.Command, IsInput: a.IsInput, Hidden: a.Hidden, Blocking: a.Blocking}
-	if d.timeout != nil {
-		req.Timeout = *d.timeout
-	}
-	var res shell.Result
-	var err error
-	if a.IsStatic {
-		dir := s.opts.WorkDir
-		if a.Cwd != nil && *a.Cwd != "" {
-			dir = *a.Cwd
-		}
-		res, err = s.runStatic(ctx, dir, req)
-	} else {
-		res, err = s.shell.Run(ctx, req)
-	}
+// runObservation turns a shell's answer into the run observation.
+func runObservation(res shell.Result, err error, a sandboxapi.CmdRunArgs) sandboxapi.Observation {
 	if err != nil {
 		// As OpenHands' run(): any failure is an error observation.
-		return errorObservation(err.Error()), nil
+		return errorObservation(err.Error())
 	}
 	if res.Error != "" {
-		return errorObservation(res.Error), nil
+		return errorObservation(res.Error)
 	}
 	md := sandboxapi.CmdOutputMetadata{
 		ExitCode: res.Metadata.ExitCode, PID: res.Metadata.PID,
@@ -119,7 +148,7 @@ func (s *Server) run(ctx context.Context, d *decodedAction) (sandboxapi.Observat
 	}
 	ex := sandboxapi.CmdOutputExtras{Command: res.Command, Metadata: md, Hidden: res.Hidden || a.Hidden}
 	msg := fmt.Sprintf("Command `%s` executed with exit code %d.", res.Command, md.ExitCode)
-	return observation(sandboxapi.ObservationRun, msg, res.Content, ex, boolPtr(md.ExitCode == 0)), nil
+	return observation(sandboxapi.ObservationRun, msg, res.Content, ex, boolPtr(md.ExitCode == 0))
 }
 
 // runIPython runs a cell in the kernel, which follows the shell's working
@@ -150,16 +179,34 @@ func (s *Server) runIPython(ctx context.Context, d *decodedAction) (sandboxapi.O
 	return observation(sandboxapi.ObservationIPython, "Code executed in IPython cell.", content, ex, boolPtr(true)), nil
 }
 
-func (s *Server) runStatic(ctx context.Context, dir string, req shell.Request) (shell.Result, error) {
-	if s.static == nil {
-		return shell.Result{}, fmt.Errorf("static shells are not available")
+// runStatic runs an is_static command in a throw-away shell in its cwd.
+func (s *Server) runStatic(r *http.Request, d *decodedAction, a sandboxapi.CmdRunArgs) (sandboxapi.Observation, error) {
+	if s.factory == nil {
+		return errorObservation("static shells are not available"), nil
 	}
-	sh, err := s.static(ctx, dir)
+	dir := s.opts.WorkDir
+	if a.Cwd != nil && *a.Cwd != "" {
+		dir = *a.Cwd
+	}
+	ctx := r.Context()
+	sh, err := s.factory(ctx, ShellOptions{Dir: dir})
 	if err != nil {
-		return shell.Result{}, err
+		return errorObservation(err.Error()), nil
 	}
-	defer sh.Close()
-	return sh.Run(ctx, req)
+	if !s.reg.addStatic(sh) {
+		sh.Close()
+		return errorObservation("sandboxd is shutting down"), nil
+	}
+	defer func() {
+		s.reg.dropStatic(sh)
+		sh.Close()
+	}()
+	req := shell.Request{Command: a.Command, IsInput: a.IsInput, Hidden: a.Hidden, Blocking: a.Blocking}
+	if d.timeout != nil {
+		req.Timeout = *d.timeout
+	}
+	res, err := sh.Run(ctx, req)
+	return runObservation(res, err, a), nil
 }
 
 func (s *Server) read(ctx context.Context, d *decodedAction) (sandboxapi.Observation, error) {

@@ -21,29 +21,13 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ipython"
-	"github.com/sbx-dev/sbx/internal/shell"
 	"github.com/sbx-dev/sbx/internal/transfer"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
-// Shell is what the server needs of the agent's persistent shell.
-type Shell interface {
-	Run(ctx context.Context, req shell.Request) (shell.Result, error)
-	Cwd() string
-}
-
 // IPython is what the server needs to run IPython cells.
 type IPython interface {
 	Run(ctx context.Context, code, cwd string, timeout float64) (ipython.Result, error)
-}
-
-// ShellFactory starts a separate shell in dir, for is_static commands.
-type ShellFactory func(ctx context.Context, dir string) (StaticShell, error)
-
-// StaticShell is a throw-away shell.
-type StaticShell interface {
-	Run(ctx context.Context, req shell.Request) (shell.Result, error)
-	Close() error
 }
 
 // Options configure a Server.
@@ -61,6 +45,8 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxActionBytes bounds a /execute_action body.
 	MaxActionBytes int64
+	// MaxSessions bounds the named shell sessions (default 128).
+	MaxSessions int
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -78,9 +64,11 @@ type Server struct {
 	cpu      cpuSampler
 
 	// actionMu serialises actions, as OpenHands' single asyncio.Lock does.
+	// sbx's own routes never take it.
 	actionMu sync.Mutex
-	shell    Shell
-	static   ShellFactory
+	shell    Shell // the default session's, set by SetReady
+	factory  ShellFactory
+	reg      *registry
 }
 
 // New builds a server. It answers /alive with "not initialized" until
@@ -95,21 +83,33 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, log: opts.Logger, start: opts.Now(), readyCh: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, start: opts.Now(), readyCh: make(chan struct{}), reg: newRegistry(opts.MaxSessions)}
 	s.lastExec.Store(s.start.UnixNano())
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s
 }
 
-// SetReady attaches the shell and flips /alive to "ok".
-func (s *Server) SetReady(sh Shell, static ShellFactory) {
+// SetReady attaches the OpenHands shell as the default session, and the
+// factory that starts the others, and flips /alive to "ok". It is called
+// once.
+func (s *Server) SetReady(sh Shell, factory ShellFactory) error {
+	if _, err := s.reg.add(DefaultSession, sh, s.opts.Now()); err != nil {
+		return err
+	}
 	s.actionMu.Lock()
-	s.shell, s.static = sh, static
+	s.shell, s.factory = sh, factory
 	s.actionMu.Unlock()
 	if !s.ready.Swap(true) {
 		close(s.readyCh)
 	}
+	return nil
+}
+
+// Close ends every shell the server started and the default one; requests
+// that start a shell fail from then on.
+func (s *Server) Close() {
+	s.reg.closeAll()
 }
 
 // Handler is the server's root handler: authentication, then routing.
@@ -127,6 +127,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+sandboxapi.PathVSCodeToken, s.handle(s.vscodeToken))
 	s.mux.HandleFunc("POST "+sandboxapi.PathUpdateMCPServer, s.handle(s.updateMCPServer))
 	s.mux.HandleFunc("/mcp/", s.handle(s.mcpUnsupported))
+	s.sessionRoutes()
 	s.mux.HandleFunc("/", s.handle(s.notFound))
 }
 

@@ -69,11 +69,15 @@ func newTestServerWith(t testing.TB, key string, kernel IPython) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sh.Close() })
-	srv.SetReady(sh, func(ctx context.Context, dir string) (StaticShell, error) {
+	if err := srv.SetReady(sh, func(ctx context.Context, o ShellOptions) (Shell, error) {
 		c := cfg
-		c.Dir = dir
+		c.Dir = o.Dir
+		c.Env = append(append([]string(nil), cfg.Env...), o.Env...)
 		return shell.New(ctx, c)
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
 	return &testServer{srv: srv, ts: ts, c: sandboxapi.NewClient(ts.URL, key), work: work}
 }
 

@@ -52,6 +52,9 @@ type proc struct {
 	// preempted is a signal key delivered ahead of its request, while
 	// another request held the shell; that request types nothing.
 	preempted string
+	// lastMarker is the terminal offset of the newest prompt marker, -1
+	// before the first.
+	lastMarker int64
 }
 
 type completion struct {
@@ -108,6 +111,8 @@ func startProc(ctx context.Context, cfg *Config, dir string) (*proc, error) {
 		marker: []byte("\x1b]697;sbx-" + nonce + ";"),
 		scr:    term.NewScreen(termCols, editableRows, historyRows),
 		notify: make(chan struct{}, 1),
+
+		lastMarker: -1,
 	}
 	// Interactive, not a login shell: OpenHands runs `su <user> -`, where
 	// the "-" after the user name is an argument for the shell, not su's
@@ -262,6 +267,7 @@ func (p *proc) onPrompt(m promptMeta, at int64) {
 	}
 	p.prompts++
 	p.lastMeta = m
+	p.lastMarker = at
 	if !p.running && p.done == nil {
 		return // a prompt while idle (start-up, or a key pressed at the prompt)
 	}
@@ -327,4 +333,18 @@ func pyInt(s string) int {
 		return -1
 	}
 	return int(f)
+}
+
+// outputLimit is how far the terminal's ring holds output of a request
+// that started at start: up to the prompt that ended it, or, while it
+// runs, up to what the reader has fed minus a marker still incomplete.
+func (p *proc) outputLimit(start int64) func() int64 {
+	return func() int64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.lastMarker >= start {
+			return p.lastMarker
+		}
+		return p.readOff - int64(len(p.pending))
+	}
 }

@@ -54,9 +54,11 @@ type Request struct {
 	Hidden   bool
 	// Sent, if set, is called once the command has been typed (or, for a
 	// request that types nothing, once the wait begins), with the
-	// terminal's output ring and the offset this request's output starts
-	// at, so a client can stream it while Run waits. It must not block.
-	Sent func(out *term.Ring, start int64)
+	// terminal's output ring, the offset this request's output starts at,
+	// and a function telling how far the ring is known to hold this
+	// request's output (never the prompt's bytes), so a client can stream
+	// it while Run waits. It must not block.
+	Sent func(out *term.Ring, start int64, limit func() int64)
 }
 
 // Metadata mirrors OpenHands' CmdOutputMetadata.
@@ -361,7 +363,7 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 	}
 	p.mu.Unlock()
 	if req.Sent != nil {
-		req.Sent(p.t.Ring(), start)
+		req.Sent(p.t.Ring(), start, p.outputLimit(start))
 	}
 	return s.wait(ctx, req, command, wantPrompts)
 }
