@@ -282,7 +282,6 @@ func (s *Shell) run(ctx context.Context, req Request) (Result, error) {
 	if preempted && !p.running && p.done == nil && !running {
 		// The key was delivered while another request held the shell, and
 		// that request has already reported the command's end.
-		p.mu.Unlock()
 		md := DefaultMetadata()
 		md.ExitCode = s.lastExit
 		md.Suffix = completedKeySuffix(s.lastExit, command[len(command)-1])
