@@ -366,6 +366,11 @@ type ExecOptions struct {
 	// for the next one; without it the command keeps running and the
 	// next command is refused until it ends.
 	Interrupt bool
+	// Output, if set, gets the command's output as it is produced (as the
+	// terminal shows it, with CRLF line ends made LF), and a ctx that
+	// ends before the command interrupts it (C-c), as `docker exec` ends
+	// its process. The result's Output still holds the whole reply.
+	Output io.Writer
 }
 
 // ExecResult is what a command did.
@@ -395,7 +400,14 @@ func (s *Sandbox) ExecWith(ctx context.Context, command string, o ExecOptions) (
 		ctx, cancel = context.WithTimeout(ctx, timeout+5*time.Second)
 		defer cancel()
 	}
-	obs, ex, err := s.Run(ctx, sandboxapi.NewBlockingRunAction(command, secs))
+	var obs sandboxapi.Observation
+	var ex sandboxapi.CmdOutputExtras
+	var err error
+	if o.Output != nil {
+		obs, ex, err = s.execStreamed(ctx, command, secs, o.Output)
+	} else {
+		obs, ex, err = s.Run(ctx, sandboxapi.NewBlockingRunAction(command, secs))
+	}
 	if err != nil {
 		return ExecResult{}, err
 	}
@@ -412,6 +424,82 @@ func (s *Sandbox) ExecWith(ctx context.Context, command string, o ExecOptions) (
 		return res, errdefs.New(ErrTimeout, fmt.Sprintf("command did not finish within %v: %s", timeout, strings.TrimSpace(ex.Metadata.Suffix)))
 	}
 	return res, errdefs.New(errdefs.ErrInternal, "the sandbox's shell returned before the command finished: "+strings.TrimSpace(ex.Metadata.Suffix))
+}
+
+// execStreamed is a blocking run in the default session with its output
+// written to w as it comes.
+func (s *Sandbox) execStreamed(ctx context.Context, command string, secs float64, w io.Writer) (sandboxapi.Observation, sandboxapi.CmdOutputExtras, error) {
+	req := sandboxapi.SessionRunRequest{Command: command, Blocking: true}
+	if secs > 0 {
+		req.Timeout = &secs
+	}
+	lw := &lfWriter{w: w}
+	obs, err := s.RunStream(ctx, req, sandboxapi.RunOptions{CancelOnDisconnect: true}, func(ev sandboxapi.StreamEvent) error {
+		switch ev.Type {
+		case sandboxapi.EventOutput:
+			return lw.write(ev.Data)
+		case sandboxapi.EventLost:
+			// The ring overtook this reader; say so rather than splice.
+			return lw.write(fmt.Sprintf("\n[sbx: %d bytes of output were not delivered: the reader fell behind]\n", ev.Skipped))
+		}
+		return nil
+	})
+	if ferr := lw.flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.Join(context.Cause(ctx), err)
+		}
+		return obs, sandboxapi.CmdOutputExtras{}, err
+	}
+	ex, err := obs.CmdOutput()
+	return obs, ex, err
+}
+
+// lfWriter turns the terminal's CRLF line ends into LF, holding back a CR
+// at the end of one chunk until the next shows whether LF follows; a lone
+// CR (a progress bar) passes.
+type lfWriter struct {
+	w  io.Writer
+	cr bool
+}
+
+func (l *lfWriter) write(s string) error {
+	if s == "" {
+		return nil
+	}
+	b := make([]byte, 0, len(s)+1)
+	if l.cr {
+		if s[0] != '\n' {
+			b = append(b, '\r')
+		}
+		l.cr = false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' {
+			if i+1 == len(s) {
+				l.cr = true
+				continue
+			}
+			if s[i+1] == '\n' {
+				continue
+			}
+		}
+		b = append(b, c)
+	}
+	_, err := l.w.Write(b)
+	return err
+}
+
+func (l *lfWriter) flush() error {
+	if !l.cr {
+		return nil
+	}
+	l.cr = false
+	_, err := l.w.Write([]byte{'\r'})
+	return err
 }
 
 // Exec runs command in the running sandbox id, as `sbx exec` does: one

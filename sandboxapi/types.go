@@ -269,6 +269,17 @@ type ServerInfo struct {
 	Uptime    float64   `json:"uptime"`
 	IdleTime  float64   `json:"idle_time"`
 	Resources Resources `json:"resources"`
+	// Sbx (an extension OpenHands' clients ignore) says which sandboxd
+	// this is and which of sbx's own routes it serves.
+	Sbx *SbxInfo `json:"sbx,omitempty"`
+}
+
+// SbxInfo is sandboxd's version and the extension features it serves
+// under PathExtPrefix ("sessions", "streaming", "interrupt", …).
+type SbxInfo struct {
+	Version      string   `json:"version"`
+	API          string   `json:"api"`
+	Capabilities []string `json:"capabilities"`
 }
 
 // Resources describes the server process (spec §2.4).

@@ -148,6 +148,7 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		Files:         files,
 		Upload:        transfer.Options{Owner: owner},
 		Logger:        log,
+		Version:       version.String(),
 	})
 	hs := &http.Server{
 		Handler:           srv.Handler(),

@@ -58,25 +58,26 @@ func (a *app) execIn(ctx context.Context, o execOptions) error {
 		return err
 	}
 	defer rt.Close()
-	res, err := rt.Exec(ctx, o.ID, shellJoin(o.Command), sdkExecOptions(o.Timeout))
+	res, err := rt.Exec(ctx, o.ID, shellJoin(o.Command), a.sdkExecOptions(o.Timeout))
 	return a.commandResult(res, err, o.Timeout, o.ID)
 }
 
 // sdkExecOptions are the SDK's options for a CLI --timeout: 0 is none, and a
 // command that runs into it is interrupted, so the shell is free for the
-// next `sbx exec`. (After Ctrl-C the action still holds sandboxd, so there
-// is nothing to send to.)
-func sdkExecOptions(timeout time.Duration) sbx.ExecOptions {
-	if timeout <= 0 {
-		return sbx.ExecOptions{Timeout: -1}
+// next `sbx exec`. Output is streamed to stdout as the command produces it,
+// and Ctrl-C (the context's end) interrupts the command in the sandbox.
+func (a *app) sdkExecOptions(timeout time.Duration) sbx.ExecOptions {
+	o := sbx.ExecOptions{Timeout: -1, Output: a.stdout}
+	if timeout > 0 {
+		o.Timeout, o.Interrupt = timeout, true
 	}
-	return sbx.ExecOptions{Timeout: timeout, Interrupt: true}
+	return o
 }
 
 // commandResult prints a command's output and turns its outcome into the
 // CLI's: the command's exit status, or 124 for --timeout.
 func (a *app) commandResult(res sbx.ExecResult, err error, timeout time.Duration, id string) error {
-	writeOutput(a.stdout, res.Output)
+	// The output was streamed as it came (sdkExecOptions).
 	switch {
 	case errors.Is(err, sbx.ErrTimeout):
 		return timedOut{fmt.Sprintf("the command did not finish within %s", timeout)}

@@ -257,7 +257,7 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	if len(o.Command) == 0 {
 		return a.shell(ctx, sb.Client)
 	}
-	res, err := sb.ExecWith(ctx, shellJoin(o.Command), sdkExecOptions(o.Timeout))
+	res, err := sb.ExecWith(ctx, shellJoin(o.Command), a.sdkExecOptions(o.Timeout))
 	return a.commandResult(res, err, o.Timeout, sb.ID())
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ func (s *Server) serverInfo(w http.ResponseWriter, r *http.Request) error {
 		Uptime:    now.Sub(s.start).Seconds(),
 		IdleTime:  now.Sub(time.Unix(0, s.lastExec.Load())).Seconds(),
 		Resources: s.resources(now),
+		Sbx:       &sandboxapi.SbxInfo{Version: s.opts.Version, API: "v1", Capabilities: slices.Clone(s.caps)},
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil

@@ -45,6 +45,8 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxActionBytes bounds a /execute_action body.
 	MaxActionBytes int64
+	// Version is sandboxd's, for /server_info.
+	Version string
 	// MaxSessions bounds the named shell sessions (default 128).
 	MaxSessions int
 	// Now is the clock; tests may replace it.
@@ -69,6 +71,7 @@ type Server struct {
 	shell    Shell // the default session's, set by SetReady
 	factory  ShellFactory
 	reg      *registry
+	caps     []string // extension features served, for /server_info
 }
 
 // New builds a server. It answers /alive with "not initialized" until

@@ -21,6 +21,7 @@ import (
 const interruptGrace = 2 * time.Second
 
 func (s *Server) sessionRoutes() {
+	s.caps = append(s.caps, "sessions", "streaming", "interrupt", "cancel-on-disconnect")
 	s.mux.HandleFunc("GET "+ExtPrefix+"sessions", s.handle(s.listSessions))
 	s.mux.HandleFunc("POST "+ExtPrefix+"sessions", s.handle(s.createSession))
 	s.mux.HandleFunc("GET "+ExtPrefix+"sessions/{name}", s.handle(s.getSession))

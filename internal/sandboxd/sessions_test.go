@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -331,4 +332,16 @@ func TestInterruptRoute(t *testing.T) {
 		t.Fatalf("exit %d", ex.Metadata.ExitCode)
 	}
 	ts.jsonCall(t, "POST", "/sbx/v1/sessions/nope/interrupt", "", 404, nil)
+}
+
+func TestServerInfoNamesTheExtensions(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, "")
+	si, err := ts.c.ServerInfo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.Sbx == nil || si.Sbx.API != "v1" || !slices.Contains(si.Sbx.Capabilities, "sessions") || !slices.Contains(si.Sbx.Capabilities, "streaming") {
+		t.Fatalf("server_info sbx: %+v", si.Sbx)
+	}
 }

@@ -1,0 +1,173 @@
+package sandboxapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// Sessions lists the shell sessions, the default (OpenHands) one first.
+func (c *Client) Sessions(ctx context.Context) ([]SessionInfo, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, PathSessions, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []SessionInfo
+	return out, c.do(req, &out)
+}
+
+// CreateSession starts a named shell session.
+func (c *Client) CreateSession(ctx context.Context, r CreateSessionRequest) (SessionInfo, error) {
+	var out SessionInfo
+	return out, c.postJSON(ctx, PathSessions, r, &out)
+}
+
+// CloseSession ends a session and everything it runs.
+func (c *Client) CloseSession(ctx context.Context, name string) error {
+	req, err := c.newRequest(ctx, http.MethodDelete, PathSessions+"/"+url.PathEscape(name), nil)
+	if err != nil {
+		return err
+	}
+	return c.do(req, nil)
+}
+
+// Interrupt sends C-c to the command running in a session ("" is the
+// default one), without waiting for the request that runs it.
+func (c *Client) Interrupt(ctx context.Context, session string) (bool, error) {
+	var out InterruptResult
+	err := c.postJSON(ctx, PathSessions+"/"+url.PathEscape(sessionOrDefault(session))+"/interrupt", struct{}{}, &out)
+	return out.Interrupted, err
+}
+
+func sessionOrDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+// RunOptions tune a run in a session.
+type RunOptions struct {
+	// Session is the session to run in; "" is the default one.
+	Session string
+	// CancelOnDisconnect interrupts the command when ctx ends before it
+	// does, as `docker exec` ends its process.
+	CancelOnDisconnect bool
+}
+
+// RunIn runs a command in a session and returns its observation, as
+// Execute of a run action does.
+func (c *Client) RunIn(ctx context.Context, r SessionRunRequest, o RunOptions) (Observation, error) {
+	r.Stream = false
+	b, err := json.Marshal(r)
+	if err != nil {
+		return Observation{}, err
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, PathSessions+"/"+url.PathEscape(sessionOrDefault(o.Session))+"/run", bytes.NewReader(b))
+	if err != nil {
+		return Observation{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if o.CancelOnDisconnect {
+		req.Header.Set(HeaderCancelOnDisconnect, "1")
+	}
+	var obs Observation
+	return obs, c.do(req, &obs)
+}
+
+// StreamEvent is one event of a streamed run: Output (with Offset) as it is
+// produced, Lost when the client fell behind, and finally Observation.
+type StreamEvent struct {
+	Type        string      `json:"type"`
+	Session     string      `json:"session,omitempty"`
+	RunID       string      `json:"run_id,omitempty"`
+	Offset      int64       `json:"offset,omitempty"`
+	Data        string      `json:"data,omitempty"`
+	Skipped     int64       `json:"skipped,omitempty"`
+	Next        int64       `json:"next,omitempty"`
+	Detail      string      `json:"detail,omitempty"`
+	Observation Observation `json:"observation"`
+}
+
+// RunStream runs a command in a session with its output streamed: fn is
+// called for every event, in order, and the final observation is
+// returned. The run id (in the start event) lets a client that lost its
+// connection come back with ResumeRun.
+func (c *Client) RunStream(ctx context.Context, r SessionRunRequest, o RunOptions, fn func(StreamEvent) error) (Observation, error) {
+	r.Stream = true
+	b, err := json.Marshal(r)
+	if err != nil {
+		return Observation{}, err
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, PathSessions+"/"+url.PathEscape(sessionOrDefault(o.Session))+"/run", bytes.NewReader(b))
+	if err != nil {
+		return Observation{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if o.CancelOnDisconnect {
+		req.Header.Set(HeaderCancelOnDisconnect, "1")
+	}
+	return c.readStream(req, fn)
+}
+
+// ResumeRun follows a streamed run again from offset (< 0: its start).
+func (c *Client) ResumeRun(ctx context.Context, session, runID string, offset int64, fn func(StreamEvent) error) (Observation, error) {
+	path := PathSessions + "/" + url.PathEscape(sessionOrDefault(session)) + "/runs/" + url.PathEscape(runID)
+	if offset >= 0 {
+		path += "?offset=" + strconv.FormatInt(offset, 10)
+	}
+	req, err := c.newRequest(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return Observation{}, err
+	}
+	return c.readStream(req, fn)
+}
+
+func (c *Client) readStream(req *http.Request, fn func(StreamEvent) error) (Observation, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Observation{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return Observation{}, readHTTPError(resp)
+	}
+	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := rd.ReadBytes('\n')
+		if len(line) > 0 {
+			var ev StreamEvent
+			if jerr := json.Unmarshal(line, &ev); jerr != nil {
+				return Observation{}, fmt.Errorf("sandboxd: bad stream event %.200q: %w", line, jerr)
+			}
+			switch ev.Type {
+			case EventObservation:
+				if fn != nil {
+					if err := fn(ev); err != nil {
+						return ev.Observation, err
+					}
+				}
+				return ev.Observation, nil
+			case EventError:
+				return Observation{}, &HTTPError{Status: http.StatusInternalServerError, Detail: ev.Detail}
+			}
+			if fn != nil {
+				if err := fn(ev); err != nil {
+					return Observation{}, err
+				}
+			}
+		}
+		if err == io.EOF {
+			return Observation{}, fmt.Errorf("sandboxd: the stream ended before the observation: %w", io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return Observation{}, err
+		}
+	}
+}
