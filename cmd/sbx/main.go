@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -51,6 +52,7 @@ func signalContext() (context.Context, func()) {
 	done := make(chan struct{})
 	go func() {
 		cancelled := false
+		var first time.Time
 		for {
 			select {
 			case <-done:
@@ -61,10 +63,15 @@ func signalContext() (context.Context, func()) {
 					continue
 				}
 				if cancelled {
-					fmt.Fprintln(os.Stderr, "sbx: still cleaning up, please wait")
+					// timeout(1) and a terminal's process group deliver one
+					// Ctrl-C twice within microseconds: that is not a
+					// second request to stop.
+					if time.Since(first) > 200*time.Millisecond {
+						fmt.Fprintln(os.Stderr, "sbx: still cleaning up, please wait")
+					}
 					continue
 				}
-				cancelled = true
+				cancelled, first = true, time.Now()
 				cancel(signalError{sig})
 			}
 		}
