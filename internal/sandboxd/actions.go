@@ -188,7 +188,7 @@ func (s *Server) write(ctx context.Context, d *decodedAction) (sandboxapi.Observ
 	}
 	res := s.opts.Files.Write(ctx, fileops.WriteRequest{Path: a.Path, Content: a.Content, Start: a.Start, End: a.End, Cwd: s.shell.Cwd()})
 	if res.Err != nil {
-		return sandboxapi.Observation{}, internalError(res.Err.Error())
+		return sandboxapi.Observation{}, fileOpError(res.Err)
 	}
 	if res.ErrorText != "" {
 		return errorObservation(res.ErrorText), nil
@@ -220,7 +220,7 @@ func (s *Server) edit(ctx context.Context, d *decodedAction) (sandboxapi.Observa
 		InsertLine: d.args["insert_line"],
 	})
 	if res.Err != nil {
-		return sandboxapi.Observation{}, internalError(res.Err.Error())
+		return sandboxapi.Observation{}, fileOpError(res.Err)
 	}
 	ex := sandboxapi.FileEditExtras{
 		Path: a.Path, PrevExist: res.PrevExist, OldContent: a.OldStr, NewContent: a.NewStr,

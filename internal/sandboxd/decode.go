@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/pyliteral"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
@@ -62,6 +63,20 @@ func (e *requestError) Error() string { return e.detail }
 
 func internalError(msg string) *requestError {
 	return &requestError{status: 500, detail: "Internal server error: " + msg}
+}
+
+// fileOpError is the answer to a failed file action: OpenHands' 500
+// ("Internal server error: …"), except that a full disk answers 507 with
+// the same detail. OpenHands has no ErrorObservation for ENOSPC (§4.2
+// lists the ones it has; any other OSError escapes as the 500), and an
+// observation would tell the agent the action ran; the status tells the
+// client the sandbox needs space, on every route that writes files.
+func fileOpError(err error) *requestError {
+	re := internalError(err.Error())
+	if errors.Is(err, errdefs.ErrInsufficientStorage) {
+		re.status = errdefs.HTTPStatus(errdefs.ErrInsufficientStorage)
+	}
+	return re
 }
 
 func validationError(errs string) *requestError {

@@ -183,6 +183,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", "1")
 		}
 		writeJSON(w, st, sandboxapi.ErrorBody{Detail: err.Error()})
+	case errors.Is(err, errdefs.ErrInsufficientStorage):
+		// sbx's one departure from OpenHands' 500: a full disk is told
+		// apart on every route, so that a client frees space or retries.
+		writeJSON(w, errdefs.HTTPStatus(errdefs.ErrInsufficientStorage), sandboxapi.ErrorBody{Detail: err.Error()})
 	case errors.Is(err, errdefs.ErrTooLarge):
 		// The host-side table agrees with OpenHands here (413); for every
 		// other class OpenHands answers 500, so the table is not consulted.

@@ -262,7 +262,11 @@ func fsError(what string, err error) error {
 		class = errdefs.ErrPermission
 	case errors.Is(err, fs.ErrNotExist):
 		class = errdefs.ErrNotFound
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The disk, not the request, is the limit: the same upload can
+		// succeed once space is freed.
+		class = errdefs.ErrInsufficientStorage
+	case errors.Is(err, syscall.EFBIG):
 		class = errdefs.ErrTooLarge
 	case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR),
 		errors.Is(err, syscall.ENOTEMPTY):
