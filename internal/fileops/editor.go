@@ -336,7 +336,7 @@ func (f *Files) writeText(ctx context.Context, p, text string, enc textEncoding)
 	if st, err := os.Stat(target); err == nil {
 		attrs = attrsOf(st)
 	}
-	attrErr, err := writeAtomic(ctx, target, attrs, f.chown, func(w io.Writer) error {
+	attrErr, err := writeAtomic(ctx, f.journal, target, attrs, f.chown, func(w io.Writer) error {
 		return encodeText(w, text, enc)
 	})
 	if err != nil {

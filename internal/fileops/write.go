@@ -97,7 +97,7 @@ func (f *Files) write(ctx context.Context, path string, r WriteRequest) (WriteRe
 			return bw.Flush()
 		}
 	}
-	attrErr, err := writeAtomic(ctx, target, attrs, f.chown, fill)
+	attrErr, err := writeAtomic(ctx, f.journal, target, attrs, f.chown, fill)
 	if err != nil {
 		switch {
 		case errors.Is(err, syscall.ENOENT):
