@@ -11,16 +11,17 @@ import (
 // not re-export is one they cannot test for.
 func TestEveryErrorClassIsExported(t *testing.T) {
 	exported := map[error]string{
-		sbx.ErrNotFound:      "ErrNotFound",
-		sbx.ErrAlreadyExists: "ErrAlreadyExists",
-		sbx.ErrInvalid:       "ErrInvalid",
-		sbx.ErrUnavailable:   "ErrUnavailable",
-		sbx.ErrNotSupported:  "ErrNotSupported",
-		sbx.ErrConflict:      "ErrConflict",
-		sbx.ErrPermission:    "ErrPermission",
-		sbx.ErrUnauthorized:  "ErrUnauthorized",
-		sbx.ErrTooLarge:      "ErrTooLarge",
-		sbx.ErrInternal:      "ErrInternal",
+		sbx.ErrNotFound:            "ErrNotFound",
+		sbx.ErrAlreadyExists:       "ErrAlreadyExists",
+		sbx.ErrInvalid:             "ErrInvalid",
+		sbx.ErrUnavailable:         "ErrUnavailable",
+		sbx.ErrNotSupported:        "ErrNotSupported",
+		sbx.ErrConflict:            "ErrConflict",
+		sbx.ErrPermission:          "ErrPermission",
+		sbx.ErrUnauthorized:        "ErrUnauthorized",
+		sbx.ErrTooLarge:            "ErrTooLarge",
+		sbx.ErrInsufficientStorage: "ErrInsufficientStorage",
+		sbx.ErrInternal:            "ErrInternal",
 	}
 	classes := map[error]bool{}
 	for _, c := range errdefs.Classes() {

@@ -53,7 +53,10 @@ var (
 	ErrPermission    = errdefs.ErrPermission
 	ErrUnauthorized  = errdefs.ErrUnauthorized
 	ErrTooLarge      = errdefs.ErrTooLarge
-	ErrInternal      = errdefs.ErrInternal
+	// ErrInsufficientStorage: the sandbox's disk is full; retry after
+	// freeing space.
+	ErrInsufficientStorage = errdefs.ErrInsufficientStorage
+	ErrInternal            = errdefs.ErrInternal
 )
 
 // Options configure a Runtime.

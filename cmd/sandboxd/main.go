@@ -102,9 +102,16 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("sandboxd listening", "addr", ln.Addr().String(), "version", version.String(), "pid", os.Getpid())
+	if cfg.SessionAPIKey == "" {
+		// As OpenHands does, but not silently: on 0.0.0.0 anyone who can
+		// reach the port can run commands.
+		log.Warn("SESSION_API_KEY is empty: serving without authentication", "addr", ln.Addr().String())
+	}
+	journal := openJournal(cfg, log)
+	defer journal.Close()
 
 	// Spec §2.2 step 1: the file viewer the agent's browser tool uses.
-	if viewer, err := fileviewer.Start(cfg.Port, fileviewer.URLFile, log); err != nil {
+	if viewer, err := fileviewer.Start(cfg.Port, cfg.URLFileOrDefault(), log); err != nil {
 		log.Warn("file viewer not started", "err", err)
 	} else {
 		defer viewer.Close(context.Background())
@@ -120,7 +127,7 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
-	files, err := fileops.New(fileops.Options{WorkspaceRoot: cfg.WorkDir, UID: u.chownUID, GID: u.chownGID, Logger: log})
+	files, err := fileops.New(fileops.Options{WorkspaceRoot: cfg.WorkDir, UID: u.chownUID, GID: u.chownGID, Logger: log, Journal: journal})
 	if err != nil {
 		ln.Close()
 		return err
@@ -146,7 +153,7 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		SessionAPIKey: cfg.SessionAPIKey,
 		Plugins:       cfg.Plugins,
 		Files:         files,
-		Upload:        transfer.Options{Owner: owner},
+		Upload:        transfer.Options{Owner: owner, Journal: journal},
 		Logger:        log,
 		Version:       version.String(),
 	})
@@ -312,7 +319,7 @@ func prepareUser(ctx context.Context, cfg launch.Launch, r *reaper.Reaper, log *
 // shellEnv is the agent shell's environment: sandboxd's own, minus its
 // secrets, with the account variables of the user the shell runs as.
 func shellEnv(base []string, u sandboxUser) []string {
-	drop := map[string]bool{"SESSION_API_KEY": true, launch.EnvListenFD: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
+	drop := map[string]bool{"SESSION_API_KEY": true, launch.EnvListenFD: true, launch.EnvStateDir: true, launch.EnvURLFile: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
 	env := make([]string, 0, len(base)+6)
 	hasLang, hasTerm := false, false
 	for _, kv := range base {

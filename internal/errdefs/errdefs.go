@@ -16,9 +16,13 @@ var (
 	ErrPermission      = errors.New("permission denied")
 	ErrUnauthorized    = errors.New("unauthorized")
 	ErrTooLarge        = errors.New("too large")
-	ErrUnavailable     = errors.New("unavailable")
-	ErrNotImplemented  = errors.New("not implemented")
-	ErrInternal        = errors.New("internal error")
+	// ErrInsufficientStorage is a write the disk (or the user's quota)
+	// had no room for: unlike ErrTooLarge, the same request can succeed
+	// once space is freed, so a client must not read it as "never".
+	ErrInsufficientStorage = errors.New("insufficient storage")
+	ErrUnavailable         = errors.New("unavailable")
+	ErrNotImplemented      = errors.New("not implemented")
+	ErrInternal            = errors.New("internal error")
 )
 
 // classError carries a class and a message chosen for the user, so that a

@@ -24,9 +24,10 @@ type classStatus struct {
 //
 // A function returning an array, not a package-level variable: the table is
 // copied, so no caller can change it for the others.
-func classTable() [10]classStatus {
+func classTable() [11]classStatus {
 	return [...]classStatus{
 		{ErrTooLarge, http.StatusRequestEntityTooLarge},
+		{ErrInsufficientStorage, http.StatusInsufficientStorage},
 		{ErrAlreadyExists, http.StatusConflict},
 		{ErrConflict, http.StatusPreconditionFailed},
 		{ErrNotFound, http.StatusNotFound},

@@ -9,16 +9,17 @@ import (
 
 func TestHTTPStatusTable(t *testing.T) {
 	want := map[error]int{
-		ErrInvalidArgument: http.StatusBadRequest,
-		ErrNotFound:        http.StatusNotFound,
-		ErrAlreadyExists:   http.StatusConflict,
-		ErrConflict:        http.StatusPreconditionFailed,
-		ErrPermission:      http.StatusForbidden,
-		ErrUnauthorized:    http.StatusUnauthorized,
-		ErrTooLarge:        http.StatusRequestEntityTooLarge,
-		ErrUnavailable:     http.StatusServiceUnavailable,
-		ErrNotImplemented:  http.StatusNotImplemented,
-		ErrInternal:        http.StatusInternalServerError,
+		ErrInvalidArgument:     http.StatusBadRequest,
+		ErrNotFound:            http.StatusNotFound,
+		ErrAlreadyExists:       http.StatusConflict,
+		ErrConflict:            http.StatusPreconditionFailed,
+		ErrPermission:          http.StatusForbidden,
+		ErrUnauthorized:        http.StatusUnauthorized,
+		ErrTooLarge:            http.StatusRequestEntityTooLarge,
+		ErrInsufficientStorage: http.StatusInsufficientStorage,
+		ErrUnavailable:         http.StatusServiceUnavailable,
+		ErrNotImplemented:      http.StatusNotImplemented,
+		ErrInternal:            http.StatusInternalServerError,
 	}
 	classes := Classes()
 	if len(classes) != len(want) {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/sbx-dev/sbx/internal/staging"
 )
 
 // fileAttrs is the mode and owner a written file must end up with.
@@ -54,11 +56,26 @@ func fchown(f *os.File, uid, gid int) error { return f.Chown(uid, gid) }
 // err means nothing changed. attrErr means the content is in place but the
 // owner or mode could not be set; the file then has the server's owner
 // and mode 0600 or whatever part succeeded.
-func writeAtomic(ctx context.Context, path string, attrs fileAttrs, chown chownFunc, fill func(io.Writer) error) (attrErr, err error) {
+//
+// The temporary file is recorded in j before it exists, so that a server
+// killed before the rename has it removed at its next start.
+func writeAtomic(ctx context.Context, j *staging.Journal, path string, attrs fileAttrs, chown chownFunc, fill func(io.Writer) error) (attrErr, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".sbx-write-*")
+	// The path is absolute for the journal, whose sweep must not depend
+	// on the working directory.
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Join(dir, staging.Name(".sbx-write-"))
+	done, err := j.Record(name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	tmp, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}

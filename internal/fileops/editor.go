@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sbx-dev/sbx/internal/errdefs"
 )
 
 // Editor limits and texts (openhands-aci 0.3.2).
@@ -72,6 +74,12 @@ func errIO(err error, path, doing string) error {
 		msg = de.Error()
 	case errors.As(err, &ee):
 		msg = ee.Error()
+	case isNoSpace(err):
+		// Not a tool error folded into "ERROR:\n…" content: a full disk
+		// is the sandbox's condition, not the agent's mistake, and the
+		// client must see its class (507) to free space or retry.
+		return errdefs.Wrap(errdefs.ErrInsufficientStorage,
+			fmt.Sprintf("Ran into %s while trying to %s %s", pyOSError(err, path), doing, path), err)
 	default:
 		msg = pyOSError(err, path)
 	}
@@ -328,7 +336,7 @@ func (f *Files) writeText(ctx context.Context, p, text string, enc textEncoding)
 	if st, err := os.Stat(target); err == nil {
 		attrs = attrsOf(st)
 	}
-	attrErr, err := writeAtomic(ctx, target, attrs, f.chown, func(w io.Writer) error {
+	attrErr, err := writeAtomic(ctx, f.journal, target, attrs, f.chown, func(w io.Writer) error {
 		return encodeText(w, text, enc)
 	})
 	if err != nil {

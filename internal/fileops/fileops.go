@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/staging"
 )
 
 // DefaultMaxReadBytes bounds the files the default-mode read action loads
@@ -34,6 +35,9 @@ type Options struct {
 	MaxReadBytes int64
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Journal records the staging file of every write, so that the next
+	// start of a killed server removes it; nil records nothing.
+	Journal *staging.Journal
 }
 
 // Files implements the read, write and edit actions. Create one per
@@ -47,6 +51,7 @@ type Files struct {
 	maxRead  int64
 	log      *slog.Logger
 	chown    chownFunc // replaced in tests
+	journal  *staging.Journal
 
 	mu   sync.Mutex
 	hist *history // nil once closed
@@ -80,6 +85,7 @@ func New(opts Options) (*Files, error) {
 		maxRead: maxRead,
 		log:     log,
 		chown:   fchown,
+		journal: opts.Journal,
 		hist:    h,
 	}, nil
 }

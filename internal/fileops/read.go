@@ -237,7 +237,7 @@ func countLinesIn(ctx context.Context, r io.Reader, enc textEncoding) (int, erro
 // is the text OpenHands' HTTP 500 would carry.
 func pyError(err error, path string) error {
 	for _, class := range []error{errdefs.ErrInvalidArgument, errdefs.ErrNotFound, errdefs.ErrPermission,
-		errdefs.ErrInternal, errdefs.ErrUnavailable, errdefs.ErrTooLarge} {
+		errdefs.ErrInternal, errdefs.ErrUnavailable, errdefs.ErrTooLarge, errdefs.ErrInsufficientStorage} {
 		if errors.Is(err, class) {
 			return err
 		}
@@ -253,8 +253,16 @@ func pyError(err error, path string) error {
 		class = errdefs.ErrPermission
 	case errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ENAMETOOLONG):
 		class = errdefs.ErrInvalidArgument
+	case isNoSpace(err):
+		class = errdefs.ErrInsufficientStorage
 	}
 	return errdefs.Wrap(class, pyOSError(err, path), err)
+}
+
+// isNoSpace reports a write that failed for want of disk space or quota,
+// which the HTTP edge answers 507 on every route.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // ctxReader makes long reads give up when the request is cancelled.

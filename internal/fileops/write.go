@@ -57,14 +57,18 @@ func (f *Files) write(ctx context.Context, path string, r WriteRequest) (WriteRe
 		return WriteResult{}, pyError(fmt.Errorf("%s is not a regular file: %w", path, syscall.EINVAL), path)
 	}
 
-	insert := strings.Split(r.Content, "\n")
+	// OpenHands writes every piece of content.split("\n") followed by a
+	// newline, which is the content and one newline more; writing it so
+	// keeps a 64 MiB content from being split into a second copy's worth
+	// of line headers.
+	insert := func(bw *bufio.Writer) {
+		bw.WriteString(r.Content)
+		bw.WriteByte('\n')
+	}
 	attrs := fileAttrs{mode: newFileMode, uid: f.uid, gid: f.gid}
 	fill := func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 64<<10)
-		for _, piece := range insert {
-			bw.WriteString(piece)
-			bw.WriteByte('\n')
-		}
+		insert(bw)
 		return bw.Flush()
 	}
 	if exists {
@@ -87,17 +91,14 @@ func (f *Files) write(ctx context.Context, path string, r WriteRequest) (WriteRe
 			if err := copyLines(ctx, target, bw, 0, headEnd); err != nil {
 				return err
 			}
-			for _, piece := range insert {
-				bw.WriteString(piece)
-				bw.WriteByte('\n')
-			}
+			insert(bw)
 			if err := copyLines(ctx, target, bw, tailStart, n); err != nil {
 				return err
 			}
 			return bw.Flush()
 		}
 	}
-	attrErr, err := writeAtomic(ctx, target, attrs, f.chown, fill)
+	attrErr, err := writeAtomic(ctx, f.journal, target, attrs, f.chown, fill)
 	if err != nil {
 		switch {
 		case errors.Is(err, syscall.ENOENT):

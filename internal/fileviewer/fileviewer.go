@@ -1,7 +1,8 @@
 // Package fileviewer is OpenHands' file viewer side server (spec §2.7): a
 // loopback-only HTTP server that renders a file of the sandbox as an HTML
 // page, so that the agent's browser can look at PDFs and images. Its URL
-// is written to /tmp/oh-server-url, where the browser tool reads it.
+// is written to the file its caller names: /tmp/oh-server-url inside a
+// container, where the browser tool reads it (launch.DefaultURLFile).
 package fileviewer
 
 import (
@@ -20,9 +21,6 @@ import (
 	"strings"
 	"time"
 )
-
-// URLFile is where OpenHands' browser tool looks for the viewer's address.
-const URLFile = "/tmp/oh-server-url"
 
 // maxViewBytes bounds what one page embeds.
 const maxViewBytes = 64 << 20

@@ -35,6 +35,8 @@ func FuzzParse(f *testing.F) {
 		"SESSION_API_KEY=k\nSBX_LISTEN_FD=3\nSU_TO_USER=0")
 	f.Add("--host=\x000\x00--working-dir\x00rel/../x\x00--no-enable-browser", "SANDBOX_GROUP_ID=root\nNO_CHANGE_TIMEOUT_SECONDS= 7 ")
 	f.Add("1\x00--working-dir\x00/w\x00--username=--x\x00--browsergym-eval-env\x00-e", "HOME= \nUSER=a=b")
+	f.Add("2\x00--working-dir\x00/w", "SBX_STATE_DIR=/s/t\nSBX_URL_FILE=/s/t/url")
+	f.Add("2\x00--working-dir\x00/w", "SBX_STATE_DIR=rel\nSBX_URL_FILE=")
 	f.Fuzz(func(t *testing.T, args, env string) {
 		m := splitEnv(env)
 		l, err := Parse(splitArgs(args), func(k string) string { return m[k] })

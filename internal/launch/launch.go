@@ -1,7 +1,7 @@
 // Package launch is the contract between whatever starts sandboxd and
 // sandboxd itself: its command line and the environment variables it
-// reads (spec/openhands-runtime.md §2.1, plus sbx's --host and
-// SBX_LISTEN_FD).
+// reads (spec/openhands-runtime.md §2.1, plus sbx's --host and its
+// SBX_* variables).
 //
 // One description, Launch, is built into an argv and an environment by
 // the drivers and the image builder, parsed back by sandboxd, and
@@ -41,6 +41,18 @@ const (
 	// process can take the port between choosing it and sandboxd binding
 	// it.
 	EnvListenFD = "SBX_LISTEN_FD"
+	// EnvStateDir names sandboxd's own state directory (the journal of
+	// staging files it sweeps at start-up). The local driver gives each
+	// sandbox its per-sandbox directory, so that nothing of one sandbox
+	// lands in the host's shared /tmp; in a container the default is the
+	// container's own /tmp.
+	EnvStateDir = "SBX_STATE_DIR"
+	// EnvURLFile names the file the file viewer's URL is written to.
+	// OpenHands' browser tool reads DefaultURLFile, which is right inside
+	// a container (its own /tmp) but, on the host, would be one file
+	// shared by every local sandbox and every user: the local driver
+	// points it into the sandbox's state directory instead.
+	EnvURLFile = "SBX_URL_FILE"
 )
 
 // Defaults, as OpenHands' argparse definition and environment have them.
@@ -49,6 +61,9 @@ const (
 	DefaultUsername        = "openhands"
 	DefaultUserID          = 1000
 	DefaultNoChangeTimeout = 10 * time.Second
+	// DefaultURLFile is where OpenHands' browser tool looks for the file
+	// viewer's URL (spec §2.7).
+	DefaultURLFile = "/tmp/oh-server-url"
 )
 
 // ErrHelp and ErrVersion are what Parse returns for --help (or -h) and
@@ -80,8 +95,10 @@ type Launch struct {
 	RuntimeUsername string
 	User            string // USER: equal to Username, sandboxd runs as itself (local mode)
 	Home            string
-	GroupID         int // group of a working directory sandboxd creates; -1: root
-	ListenFD        int // -1: sandboxd binds Host:Port itself
+	GroupID         int    // group of a working directory sandboxd creates; -1: root
+	ListenFD        int    // -1: sandboxd binds Host:Port itself
+	StateDir        string // absolute; "": DefaultStateDir(Port)
+	URLFile         string // absolute; "": DefaultURLFile
 
 	// Env holds variables sandboxd does not read but passes on to the
 	// agent's shell (DEBUG, LOG_JSON and the like are read by sandboxd's
@@ -104,6 +121,29 @@ func Default() Launch {
 		GroupID:         -1,
 		ListenFD:        -1,
 	}
+}
+
+// DefaultStateDir is sandboxd's state directory when the launch names
+// none: one per port, so that two servers in one /tmp (tests, a host run
+// by hand) keep their journals apart.
+func DefaultStateDir(port int) string {
+	return "/tmp/sbx-sandboxd-" + strconv.Itoa(port)
+}
+
+// StateDirOrDefault is the state directory sandboxd uses for l.
+func (l Launch) StateDirOrDefault() string {
+	if l.StateDir != "" {
+		return l.StateDir
+	}
+	return DefaultStateDir(l.Port)
+}
+
+// URLFileOrDefault is the file sandboxd writes the file viewer's URL to.
+func (l Launch) URLFileOrDefault() string {
+	if l.URLFile != "" {
+		return l.URLFile
+	}
+	return DefaultURLFile
 }
 
 // KnownPlugin reports whether name is one of OpenHands' plugin names,
@@ -210,6 +250,12 @@ func (l Launch) LaunchEnv() []string {
 	if l.ListenFD != d.ListenFD {
 		add(EnvListenFD, strconv.Itoa(l.ListenFD))
 	}
+	if l.StateDir != "" {
+		add(EnvStateDir, l.StateDir)
+	}
+	if l.URLFile != "" {
+		add(EnvURLFile, l.URLFile)
+	}
 	return env
 }
 
@@ -236,7 +282,7 @@ func (l Launch) Environ() []string {
 func IsLaunchVar(name string) bool {
 	switch name {
 	case EnvSessionAPIKey, EnvNoChangeTimeout, EnvSuToUser, EnvRuntimeUsername,
-		EnvUser, EnvHome, EnvGroupID, EnvListenFD:
+		EnvUser, EnvHome, EnvGroupID, EnvListenFD, EnvStateDir, EnvURLFile:
 		return true
 	}
 	return false
@@ -387,6 +433,19 @@ func parse(args []string, getenv func(string) string, abs func(string) (string, 
 			return c, invalid("%s must be a file descriptor number of 3 or more, got %q", EnvListenFD, v)
 		}
 		c.ListenFD = n
+	}
+	// Absolute, because sandboxd removes files named in the journal it
+	// keeps there: a relative name would depend on where it was started.
+	for _, v := range []struct {
+		name string
+		dst  *string
+	}{{EnvStateDir, &c.StateDir}, {EnvURLFile, &c.URLFile}} {
+		if p := getenv(v.name); p != "" {
+			if !filepath.IsAbs(p) {
+				return c, invalid("%s must be an absolute path, got %q", v.name, p)
+			}
+			*v.dst = p
+		}
 	}
 	return c, nil
 }

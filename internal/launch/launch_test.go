@@ -76,6 +76,7 @@ func TestParse(t *testing.T) {
 	env := map[string]string{
 		"SESSION_API_KEY": "k", "NO_CHANGE_TIMEOUT_SECONDS": " 30 ", "SU_TO_USER": "no",
 		"RUNTIME_USERNAME": "dev", "USER": "me", "HOME": "/home/me", "SANDBOX_GROUP_ID": "100", "SBX_LISTEN_FD": "3",
+		"SBX_STATE_DIR": "/var/lib/sbx/s1", "SBX_URL_FILE": "/var/lib/sbx/s1/oh-server-url",
 	}
 	got, err := Parse([]string{"--username=dev", "--user-id", "-7", "60000", "--working-dir", "/w/../x/",
 		"--plugins", "agent_skills", "jupyter", "--plugins=vscode", "--host", "127.0.0.1",
@@ -88,6 +89,7 @@ func TestParse(t *testing.T) {
 		Username: "dev", UserID: -7, EnableBrowser: true, BrowserEvalEnv: "miniwob",
 		SessionAPIKey: "k", NoChangeTimeout: 30 * time.Second, SuToUser: false, RuntimeUsername: "dev",
 		User: "me", Home: "/home/me", GroupID: 100, ListenFD: 3,
+		StateDir: "/var/lib/sbx/s1", URLFile: "/var/lib/sbx/s1/oh-server-url",
 	}
 	if !same(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
@@ -139,6 +141,8 @@ func TestParseErrors(t *testing.T) {
 		{base, "SANDBOX_GROUP_ID=-1", `SANDBOX_GROUP_ID must be a group id, got "-1"`},
 		{base, "SBX_LISTEN_FD=2", `SBX_LISTEN_FD must be a file descriptor number of 3 or more, got "2"`},
 		{base, "SBX_LISTEN_FD=three", `SBX_LISTEN_FD must be a file descriptor number of 3 or more, got "three"`},
+		{base, "SBX_STATE_DIR=state", `SBX_STATE_DIR must be an absolute path, got "state"`},
+		{base, "SBX_URL_FILE=./url", `SBX_URL_FILE must be an absolute path, got "./url"`},
 	} {
 		_, err := Parse(tc.args, envOf([]string{tc.env}))
 		if err == nil || err.Error() != tc.want {
@@ -182,6 +186,7 @@ func TestRoundTrip(t *testing.T) {
 			l := Default()
 			l.Port, l.WorkDir, l.Host, l.Username, l.UserID = 41234, "/home/me/p", "127.0.0.1", "me", 1001
 			l.User, l.SessionAPIKey, l.ListenFD = "me", "k", 3
+			l.StateDir, l.URLFile = "/home/me/.local/state/sbx/local/s1", "/home/me/.local/state/sbx/local/s1/oh-server-url"
 			return l
 		}(),
 		{Port: 0, Host: "", WorkDir: "/", Username: "", UserID: -1, EnableBrowser: false,
@@ -214,6 +219,12 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if r.IntN(2) == 0 {
 			l.ListenFD = 3 + r.IntN(100)
+		}
+		if r.IntN(2) == 0 {
+			l.StateDir = filepath.Clean("/" + pick())
+		}
+		if r.IntN(2) == 0 {
+			l.URLFile = "/" + pick()
 		}
 		for range r.IntN(4) {
 			l.Plugins = append(l.Plugins, []string{"agent_skills", "jupyter", "vscode"}[r.IntN(3)])
@@ -254,6 +265,26 @@ func TestEnviron(t *testing.T) {
 	}
 	if got, want := l.LaunchEnv(), []string{"SESSION_API_KEY=new", "SBX_LISTEN_FD=3"}; !slices.Equal(got, want) {
 		t.Errorf("LaunchEnv = %q, want %q", got, want)
+	}
+}
+
+// TestStateDirAndURLFileDefaults: a launch that names neither (the docker
+// driver's, an image's CMD) keeps OpenHands' URL file, which the browser
+// tool reads, and a state directory of its own port in /tmp.
+func TestStateDirAndURLFileDefaults(t *testing.T) {
+	l, err := Parse([]string{"8000", "--working-dir", "/w"}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.StateDirOrDefault(); got != "/tmp/sbx-sandboxd-8000" {
+		t.Errorf("state dir = %q", got)
+	}
+	if got := l.URLFileOrDefault(); got != "/tmp/oh-server-url" {
+		t.Errorf("URL file = %q", got)
+	}
+	l.StateDir, l.URLFile = "/s", "/s/url"
+	if l.StateDirOrDefault() != "/s" || l.URLFileOrDefault() != "/s/url" {
+		t.Errorf("named ones not used: %q %q", l.StateDirOrDefault(), l.URLFileOrDefault())
 	}
 }
 

@@ -2,13 +2,14 @@ package sandboxd
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"unicode"
 
+	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/fileops"
 	"github.com/sbx-dev/sbx/internal/shell"
 	"github.com/sbx-dev/sbx/sandboxapi"
@@ -22,13 +23,17 @@ type FileOps interface {
 }
 
 func (s *Server) executeAction(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.opts.MaxActionBytes+1))
+	body, release, err := s.readBody(r, s.opts.MaxActionBytes)
+	var re *requestError
+	if errors.As(err, &re) || errors.Is(err, errdefs.ErrUnavailable) || errors.Is(err, context.Canceled) {
+		return err
+	}
 	if err != nil {
 		return validationError(fmt.Sprintf("[{'type': 'json_invalid', 'loc': ('body', 0), 'msg': 'could not read the body: %s'}]", err))
 	}
-	if int64(len(body)) > s.opts.MaxActionBytes {
-		return &requestError{status: http.StatusRequestEntityTooLarge, detail: fmt.Sprintf("Request body too large: /execute_action accepts at most %d bytes", s.opts.MaxActionBytes)}
-	}
+	// The action's strings are the body's bytes (decoded in place): its
+	// share of the budget is held until the action has run.
+	defer release()
 	d, err := decodeActionRequest(body)
 	if err != nil {
 		return err
@@ -235,7 +240,7 @@ func (s *Server) write(ctx context.Context, d *decodedAction) (sandboxapi.Observ
 	}
 	res := s.opts.Files.Write(ctx, fileops.WriteRequest{Path: a.Path, Content: a.Content, Start: a.Start, End: a.End, Cwd: s.shell.Cwd()})
 	if res.Err != nil {
-		return sandboxapi.Observation{}, internalError(res.Err.Error())
+		return sandboxapi.Observation{}, fileOpError(res.Err)
 	}
 	if res.ErrorText != "" {
 		return errorObservation(res.ErrorText), nil
@@ -267,7 +272,7 @@ func (s *Server) edit(ctx context.Context, d *decodedAction) (sandboxapi.Observa
 		InsertLine: d.args["insert_line"],
 	})
 	if res.Err != nil {
-		return sandboxapi.Observation{}, internalError(res.Err.Error())
+		return sandboxapi.Observation{}, fileOpError(res.Err)
 	}
 	ex := sandboxapi.FileEditExtras{
 		Path: a.Path, PrevExist: res.PrevExist, OldContent: a.OldStr, NewContent: a.NewStr,

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/pyliteral"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
@@ -64,17 +67,46 @@ func internalError(msg string) *requestError {
 	return &requestError{status: 500, detail: "Internal server error: " + msg}
 }
 
+// fileOpError is the answer to a failed file action: OpenHands' 500
+// ("Internal server error: …"), except that a full disk answers 507 with
+// the same detail. OpenHands has no ErrorObservation for ENOSPC (§4.2
+// lists the ones it has; any other OSError escapes as the 500), and an
+// observation would tell the agent the action ran; the status tells the
+// client the sandbox needs space, on every route that writes files.
+func fileOpError(err error) *requestError {
+	re := internalError(err.Error())
+	if errors.Is(err, errdefs.ErrInsufficientStorage) {
+		re.status = errdefs.HTTPStatus(errdefs.ErrInsufficientStorage)
+	}
+	return re
+}
+
 func validationError(errs string) *requestError {
 	return &requestError{status: 422, detail: "Invalid request parameters", errors: errs}
 }
 
 // decodeActionRequest validates the body of /execute_action and decodes the
 // action as OpenHands' event deserializer does (spec §3.1).
+//
+// body is decoded in place (decodeJSONInPlace) and must not be used
+// again; only an invalid body goes through encoding/json's decoder, whose
+// error text the 422 quotes.
 func decodeActionRequest(body []byte) (*decodedAction, error) {
 	var top any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&top); err != nil || dec.More() {
+	var err error
+	bad := false
+	if json.Valid(body) {
+		top, err = decodeJSONInPlace(body)
+		bad = err != nil
+	} else {
+		// As before the in-place decoder, to the letter: a stray closing
+		// bracket after the value ("{} }") is still accepted.
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		err = dec.Decode(&top)
+		bad = err != nil || dec.More()
+	}
+	if bad {
 		return nil, validationError(fmt.Sprintf("[{'type': 'json_invalid', 'loc': ('body', 0), 'msg': 'JSON decode error', 'input': {}, 'ctx': {'error': %s}}]", pyRepr(jsonErrText(err))))
 	}
 	obj, ok := top.(map[string]any)
@@ -194,7 +226,18 @@ func mergeFileEditorCall(code string, args map[string]any) {
 // newer client may send fields this server does not know); a value of the
 // wrong type is an error naming the field.
 func bindArgs(d *decodedAction, out any) error {
-	b, err := json.Marshal(d.args)
+	args, moved := d.args, movableStrings(d.args)
+	if len(moved) > 0 {
+		// Large strings (a write's content, an edit's file_text) skip the
+		// JSON round trip, which would copy each twice, and are moved
+		// into their fields afterwards; an empty string in their place
+		// keeps the type errors the round trip reports.
+		args = maps.Clone(d.args)
+		for k := range moved {
+			args[k] = ""
+		}
+	}
+	b, err := json.Marshal(args)
 	if err != nil {
 		return internalError(err.Error())
 	}
@@ -206,7 +249,74 @@ func bindArgs(d *decodedAction, out any) error {
 		}
 		return internalError(fmt.Sprintf("action=%s has the wrong arguments: %s", pyRepr(d.raw), msg))
 	}
+	for k, v := range moved {
+		setStringField(out, k, v)
+	}
 	return nil
+}
+
+// movedStringBytes is the size from which bindArgs moves a string rather
+// than round-tripping it.
+const movedStringBytes = 64 << 10
+
+// movableStrings are the large string args that bindArgs can move: those
+// whose key no other key matches case-insensitively, since encoding/json
+// binds keys that way and the last of several would win.
+func movableStrings(args map[string]any) map[string]string {
+	var out map[string]string
+	for k, v := range args {
+		s, ok := v.(string)
+		if !ok || len(s) < movedStringBytes {
+			continue
+		}
+		unique := true
+		for k2 := range args {
+			if k2 != k && strings.EqualFold(k2, k) {
+				unique = false
+			}
+		}
+		if unique {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// setStringField stores s in the string or *string field of the struct
+// *out that encoding/json binds key to (exact tag first, then ignoring
+// case); a key of no field is ignored, as Unmarshal ignores it.
+func setStringField(out any, key, s string) {
+	v := reflect.ValueOf(out).Elem()
+	t := v.Type()
+	field := -1
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		if name == key {
+			field = i
+			break
+		}
+		if field < 0 && strings.EqualFold(name, key) {
+			field = i
+		}
+	}
+	if field < 0 {
+		return
+	}
+	f := v.Field(field)
+	switch {
+	case f.Kind() == reflect.String:
+		f.SetString(s)
+	case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.String:
+		f.Set(reflect.ValueOf(&s))
+	case f.Kind() == reflect.Interface && f.NumMethod() == 0:
+		f.Set(reflect.ValueOf(s))
+	}
 }
 
 func goTypeName(t string) string {

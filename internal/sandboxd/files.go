@@ -80,6 +80,8 @@ func uploadError(err error) error {
 	switch {
 	case errors.Is(err, transfer.ErrDestinationNotAbsolute), errors.Is(err, transfer.ErrRecursiveNotZip):
 		return &requestError{status: 500, detail: "400: " + err.Error()}
+	case errors.Is(err, errdefs.ErrInsufficientStorage):
+		return &requestError{status: errdefs.HTTPStatus(errdefs.ErrInsufficientStorage), detail: err.Error()}
 	case errors.Is(err, errdefs.ErrTooLarge):
 		return &requestError{status: errdefs.HTTPStatus(errdefs.ErrTooLarge), detail: err.Error()}
 	}

@@ -49,6 +49,13 @@ type Options struct {
 	Version string
 	// MaxSessions bounds the named shell sessions (default 128).
 	MaxSessions int
+	// MaxInFlightBytes bounds the /execute_action bodies that all
+	// requests together hold in memory (DefaultMaxInFlightBytes when
+	// zero). A request that does not fit waits up to BusyWait
+	// (DefaultBusyWait when zero) and is then answered 503 with
+	// Retry-After.
+	MaxInFlightBytes int64
+	BusyWait         time.Duration
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -64,6 +71,7 @@ type Server struct {
 	start    time.Time
 	lastExec atomic.Int64 // unix nanos of the last /execute_action start
 	cpu      cpuSampler
+	budget   *budget
 
 	// actionMu serialises actions, as OpenHands' single asyncio.Lock does.
 	// sbx's own routes never take it.
@@ -83,10 +91,16 @@ func New(opts Options) *Server {
 	if opts.MaxActionBytes <= 0 {
 		opts.MaxActionBytes = 64 << 20
 	}
+	if opts.MaxInFlightBytes <= 0 {
+		opts.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if opts.BusyWait <= 0 {
+		opts.BusyWait = DefaultBusyWait
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, log: opts.Logger, start: opts.Now(), readyCh: make(chan struct{}), reg: newRegistry(opts.MaxSessions)}
+	s := &Server{opts: opts, log: opts.Logger, start: opts.Now(), readyCh: make(chan struct{}), reg: newRegistry(opts.MaxSessions), budget: newBudget(opts.MaxInFlightBytes)}
 	s.lastExec.Store(s.start.UnixNano())
 	s.mux = http.NewServeMux()
 	s.routes()
@@ -187,6 +201,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", "1")
 		}
 		writeJSON(w, st, sandboxapi.ErrorBody{Detail: err.Error()})
+	case errors.Is(err, errdefs.ErrUnavailable):
+		// Only the memory budget fails this way on OpenHands' routes (a
+		// file operation's error arrives as a requestError): busy, not
+		// broken, so the client is told when to come back.
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, sandboxapi.ErrorBody{Detail: err.Error()})
+	case errors.Is(err, errdefs.ErrInsufficientStorage):
+		// sbx's one departure from OpenHands' 500: a full disk is told
+		// apart on every route, so that a client frees space or retries.
+		writeJSON(w, errdefs.HTTPStatus(errdefs.ErrInsufficientStorage), sandboxapi.ErrorBody{Detail: err.Error()})
 	case errors.Is(err, errdefs.ErrTooLarge):
 		// The host-side table agrees with OpenHands here (413); for every
 		// other class OpenHands answers 500, so the table is not consulted.

@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
-	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/staging"
 )
 
 // Layout of the staging directory an archive upload creates in dest.
@@ -29,15 +29,21 @@ const (
 // it there and moves the result into root. The staging directory is removed
 // whatever happens.
 func uploadArchive(ctx context.Context, root *os.Root, body io.Reader, opts Options) error {
-	return inStage(root, func(stage string, sroot *os.Root) error {
+	return inStage(root, opts.Journal, func(stage string, sroot *os.Root) error {
 		return spoolAndExtract(ctx, root, stage, sroot, body, opts)
 	})
 }
 
 // inStage runs fn in a new staging directory inside root, which is removed
 // whatever happens: nothing half-extracted is ever left in the destination.
-func inStage(root *os.Root, fn func(stage string, sroot *os.Root) error) (retErr error) {
-	stage := tempPrefix + ids.New(16)
+func inStage(root *os.Root, journal *staging.Journal, fn func(stage string, sroot *os.Root) error) (retErr error) {
+	stage := staging.Name(tempPrefix)
+	done, err := journal.Record(filepath.Join(root.Name(), stage))
+	if err != nil {
+		return err
+	}
+	// Dropped after the removal below (defers run last in, first out).
+	defer done()
 	if err := root.Mkdir(stage, 0o700); err != nil {
 		return fsError("creating staging directory", err)
 	}
@@ -109,7 +115,7 @@ func Extract(ctx context.Context, ra io.ReaderAt, size int64, dest string, opts 
 		return fsError("opening destination", err)
 	}
 	defer root.Close()
-	return inStage(root, func(stage string, troot *os.Root) error {
+	return inStage(root, opts.Journal, func(stage string, troot *os.Root) error {
 		x := &extractor{
 			root:      troot,
 			owner:     opts.Owner,

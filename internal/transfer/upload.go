@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
-	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/staging"
 )
 
 // Default archive limits, used when the corresponding Options field is zero.
@@ -35,6 +35,10 @@ type Options struct {
 	MaxEntries int
 	// Rebase, when non-nil, renames the entries of an archive (Extract).
 	Rebase *Rebase
+	// Journal records every staging file and directory before it is
+	// created, so that the next start of a killed sandboxd removes it;
+	// nil records nothing (the host side of a copy).
+	Journal *staging.Journal
 }
 
 // Owner is a numeric owner. Either id may be -1 to leave it unchanged,
@@ -106,7 +110,7 @@ func Upload(ctx context.Context, dest, filename string, recursive bool, body io.
 	if isZip {
 		return uploadArchive(ctx, root, body, opts)
 	}
-	return uploadFile(ctx, root, filename, body, opts.Owner)
+	return uploadFile(ctx, root, filename, body, opts.Owner, opts.Journal)
 }
 
 // checkBaseName refuses a part file name that is not a single path element:
@@ -155,7 +159,7 @@ func makeDirs(dir string, owner *Owner) error {
 
 // uploadFile writes body to a temporary file in root and renames it over
 // name, so the target is never seen half-written.
-func uploadFile(ctx context.Context, root *os.Root, name string, body io.Reader, owner *Owner) (retErr error) {
+func uploadFile(ctx context.Context, root *os.Root, name string, body io.Reader, owner *Owner, journal *staging.Journal) (retErr error) {
 	mode := fs.FileMode(0o644)
 	uid, gid, keepOwner := -1, -1, false
 	switch fi, err := root.Lstat(name); {
@@ -175,7 +179,12 @@ func uploadFile(ctx context.Context, root *os.Root, name string, body io.Reader,
 		uid, gid = owner.UID, owner.GID
 	}
 
-	tmp := tempPrefix + ids.New(16)
+	tmp := staging.Name(tempPrefix)
+	done, err := journal.Record(filepath.Join(root.Name(), tmp))
+	if err != nil {
+		return err
+	}
+	defer done()
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fsError("creating temporary file", err)
@@ -262,7 +271,11 @@ func fsError(what string, err error) error {
 		class = errdefs.ErrPermission
 	case errors.Is(err, fs.ErrNotExist):
 		class = errdefs.ErrNotFound
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The disk, not the request, is the limit: the same upload can
+		// succeed once space is freed.
+		class = errdefs.ErrInsufficientStorage
+	case errors.Is(err, syscall.EFBIG):
 		class = errdefs.ErrTooLarge
 	case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR),
 		errors.Is(err, syscall.ENOTEMPTY):

@@ -86,7 +86,7 @@ func (d *Driver) launch(ctx context.Context, st *state) error {
 		logStart = fi.Size()
 	}
 
-	cmd := exec.Command(st.Binary, sandboxdLaunch(*st).Argv()...)
+	cmd := exec.Command(st.Binary, d.sandboxdLaunch(*st).Argv()...)
 	cmd.Dir = st.WorkDir
 	cmd.Env = d.env(*st)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -160,18 +160,23 @@ func (d *Driver) env(st state) []string {
 		env = append(env, k+"="+v)
 	}
 	// exec.Cmd keeps the last of duplicate keys.
-	return append(env, sandboxdLaunch(st).LaunchEnv()...)
+	return append(env, d.sandboxdLaunch(st).LaunchEnv()...)
 }
 
 // sandboxdLaunch is sandboxd's command line and own variables for st:
 // loopback only, on the socket the driver bound. USER must name the
 // account for sandboxd to recognise the local case (it may be unset,
-// e.g. under cron or in a container).
-func sandboxdLaunch(st state) launch.Launch {
+// e.g. under cron or in a container). sandboxd's own files go to the
+// sandbox's directory, which is private to its user and removed with the
+// sandbox: the defaults are in /tmp, right in a container but on the host
+// shared by every sandbox (one /tmp/oh-server-url for all of them).
+func (d *Driver) sandboxdLaunch(st state) launch.Launch {
 	l := launch.Default()
 	l.Port, l.WorkDir, l.Host, l.Plugins = st.Port, st.WorkDir, "127.0.0.1", st.Spec.Plugins
 	l.Username, l.UserID, l.User = st.User, st.UID, st.User
 	l.SessionAPIKey, l.ListenFD = st.Token, listenFD
+	dir := d.sandboxDir(st.ID)
+	l.StateDir, l.URLFile = dir, filepath.Join(dir, urlFile)
 	return l
 }
 

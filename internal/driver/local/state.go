@@ -20,6 +20,10 @@ const (
 	stateFile = "state.json"
 	lockFile  = "lock"
 	logFile   = "sandboxd.log"
+	// urlFile is the file viewer's URL, which sandboxd in a container
+	// writes to /tmp/oh-server-url; sandboxd also keeps its staging
+	// journal in a "staging" subdirectory.
+	urlFile = "oh-server-url"
 )
 
 // stateVersion changes when state.json changes incompatibly.
