@@ -53,6 +53,7 @@ type Watcher struct {
 	out        chan Event
 	stop       chan struct{} // closed by shutdown (Close, end of ctx)
 	readerDone chan struct{}
+	fileClosed chan struct{} // closed by shutdown once the descriptor is
 	delivered  chan struct{} // closed with out
 	unregister func() bool
 
@@ -128,6 +129,7 @@ func Watch(ctx context.Context, opts Options) (*Watcher, error) {
 		out:        make(chan Event),
 		stop:       make(chan struct{}),
 		readerDone: make(chan struct{}),
+		fileClosed: make(chan struct{}),
 		delivered:  make(chan struct{}),
 		wds:        map[int32]string{},
 		paths:      map[string]int32{},
@@ -187,8 +189,10 @@ func (w *Watcher) shutdown(cause error) {
 		w.stopCause = cause
 		w.mu.Unlock()
 		close(w.stop)
-		// Closing the file wakes the reader parked in the poller.
+		// Closing the file wakes the reader parked in the poller; it
+		// returns once the descriptor is really closed.
 		w.f.Close()
+		close(w.fileClosed)
 	})
 }
 
@@ -274,7 +278,15 @@ func (w *Watcher) fail(err error) {
 // deliver hands queued events to the consumer.
 func (w *Watcher) deliver() {
 	defer close(w.delivered)
-	defer close(w.out)
+	defer func() {
+		// A closed Events promises a released descriptor, so that a
+		// server counting its descriptors after a client left sees none.
+		if w.stopped() {
+			<-w.fileClosed
+		}
+		<-w.readerDone
+		close(w.out)
+	}()
 	send := func(e Event) bool {
 		select {
 		case w.out <- e:
