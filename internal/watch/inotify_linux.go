@@ -225,8 +225,11 @@ func (w *Watcher) read() {
 			if rerr == unix.EAGAIN {
 				// The queue is empty: every event of the kernel's that
 				// precedes the scans done so far has been read, so their
-				// duplicates can no longer come.
-				clear(w.scanned)
+				// duplicates can no longer come. A new map, not clear:
+				// after a large tree was scanned its buckets should go.
+				if len(w.scanned) > 0 {
+					w.scanned = map[string]struct{}{}
+				}
 				if w.from != nil && !deadline {
 					waitMove = true
 					return true
