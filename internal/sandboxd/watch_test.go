@@ -312,3 +312,43 @@ func inotifyFDs(t testing.TB) int {
 	}
 	return n
 }
+
+func TestWatchKeepalive(t *testing.T) {
+	ws := newWatchServer(t)
+	get := func(interval string) *http.Response {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, ws.ts.URL+ExtPrefix+"watch?path=.", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Keepalive-Ping-Interval", interval)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	if resp := get("soon"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("Keepalive-Ping-Interval: soon: status %d, want 400", resp.StatusCode)
+	}
+	resp := get("1")
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	want := []string{`{"type":"ready","path":"` + ws.work + `","recursive":false}`, `{"type":"keepalive"}`, `{"type":"keepalive"}`}
+	for _, w := range want {
+		select {
+		case l := <-lines:
+			if l != w {
+				t.Fatalf("got %s, want %s", l, w)
+			}
+		case <-time.After(watchWait):
+			t.Fatalf("no %s within %v", w, watchWait)
+		}
+	}
+}
