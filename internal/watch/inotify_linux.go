@@ -270,7 +270,12 @@ func (w *Watcher) fail(err error) {
 	if w.stopped() {
 		return
 	}
-	w.log.Warn("watch ended", "path", w.root, "err", err)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		// The watched directory went away: the client's doing, not ours.
+		w.log.Info("watch ended", "path", w.root, "err", err)
+	} else {
+		w.log.Warn("watch ended", "path", w.root, "err", err)
+	}
 	w.mu.Lock()
 	w.err = err
 	w.mu.Unlock()
