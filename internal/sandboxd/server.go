@@ -143,6 +143,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+sandboxapi.PathListFiles, s.handle(s.listFiles))
 	s.mux.HandleFunc("GET "+sandboxapi.PathVSCodeToken, s.handle(s.vscodeToken))
 	s.mux.HandleFunc("POST "+sandboxapi.PathUpdateMCPServer, s.handle(s.updateMCPServer))
+	s.caps = append(s.caps, "watch")
 	s.mux.HandleFunc("GET "+ExtPrefix+"watch", s.handle(s.watchDir))
 	s.mux.HandleFunc("/mcp/", s.handle(s.mcpUnsupported))
 	s.sessionRoutes()
