@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/sbx-dev/sbx/internal/term"
 )
@@ -99,15 +100,28 @@ func pySplitlinesCount(s string) int {
 }
 
 // truncateMiddle keeps the first and last half of an over-long content.
+// Python counts code points, not bytes; they are counted in place, since
+// a []rune of a 10 MB capture would cost four times its size.
 func truncateMiddle(s string) string {
 	if len(s) <= maxContent {
 		return s
 	}
-	// Python counts code points, not bytes.
-	r := []rune(s)
-	if len(r) <= maxContent {
+	n := utf8.RuneCountInString(s)
+	if n <= maxContent {
 		return s
 	}
 	half := maxContent / 2
-	return string(r[:half]) + truncatedNotice + string(r[len(r)-half:])
+	head, tail := runeOffset(s, half), runeOffset(s, n-half)
+	return s[:head] + truncatedNotice + s[tail:]
+}
+
+// runeOffset is the byte offset of s's k-th code point.
+func runeOffset(s string, k int) int {
+	for i := range s {
+		if k == 0 {
+			return i
+		}
+		k--
+	}
+	return len(s)
 }

@@ -1,6 +1,7 @@
 package term
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"unicode"
@@ -439,7 +440,14 @@ func (s *Screen) newRow() row {
 // right-stripped, lines joined with "\n". Trailing empty lines are kept so
 // that callers can apply Python's rstrip themselves.
 func (s *Screen) Text() string {
+	// Sized once: a capture of a full history is megabytes, and growing
+	// the builder by doubling would allocate several times that.
+	size := len(s.rows) * (s.cols + 1)
+	if s.alt == nil {
+		s.history.each(func(cells []byte, _ bool) { size += len(cells) + 1 })
+	}
 	var b strings.Builder
+	b.Grow(size)
 	var line []byte
 	first := true
 	flush := func() {
@@ -447,7 +455,7 @@ func (s *Screen) Text() string {
 			b.WriteByte('\n')
 		}
 		first = false
-		b.WriteString(strings.TrimRightFunc(string(line), IsSpace))
+		b.Write(bytes.TrimRightFunc(line, IsSpace))
 		line = line[:0]
 	}
 	if s.alt == nil {
