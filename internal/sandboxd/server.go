@@ -61,6 +61,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxActionBytes bounds a /execute_action body.
 	MaxActionBytes int64
+	// Procs runs the background processes of /sbx/v1/processes; nil
+	// answers those routes 501.
+	Procs Procs
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -127,6 +130,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+sandboxapi.PathVSCodeToken, s.handle(s.vscodeToken))
 	s.mux.HandleFunc("POST "+sandboxapi.PathUpdateMCPServer, s.handle(s.updateMCPServer))
 	s.mux.HandleFunc("/mcp/", s.handle(s.mcpUnsupported))
+	s.procRoutes()
 	s.mux.HandleFunc("/", s.handle(s.notFound))
 }
 
