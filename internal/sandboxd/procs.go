@@ -267,7 +267,7 @@ func (s *Server) procFollow(w http.ResponseWriter, r *http.Request, id int, offs
 			}
 		}
 		if out.Done {
-			return send("exit", map[string]any{"exit_code": out.Info.ExitCode, "signal": out.Info.Signal, "next": out.Next})
+			return send("exit", exitEvent{ExitCode: out.Info.ExitCode, Signal: out.Info.Signal, Next: out.Next})
 		}
 		return nil
 	})
@@ -275,6 +275,12 @@ func (s *Server) procFollow(w http.ResponseWriter, r *http.Request, id int, offs
 		_ = es.sendError(err)
 	}
 	return nil
+}
+
+type exitEvent struct {
+	ExitCode *int   `json:"exit_code"`
+	Signal   string `json:"signal,omitempty"`
+	Next     int64  `json:"next"`
 }
 
 func chunkBytes(cs []procs.Chunk) int64 {
