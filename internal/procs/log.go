@@ -151,6 +151,13 @@ func (l *outLog) appendRecord(s Stream, p []byte) error {
 	l.wbuf = append(l.wbuf, p...)
 	pos := cur.size // only the writer, under wmu, changes size
 	if _, err := cur.f.WriteAt(l.wbuf, pos); err != nil {
+		l.mu.Lock()
+		removed := l.removed
+		l.mu.Unlock()
+		if removed {
+			// Forgotten while a child of the process still writes.
+			return errdefs.New(errdefs.ErrNotFound, "output log removed")
+		}
 		return fmt.Errorf("output log: %w", err)
 	}
 	l.mu.Lock()

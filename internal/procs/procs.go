@@ -179,8 +179,17 @@ func New(opts Options) (*Manager, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("procs state dir: %w", err)
 	}
-	// MkdirAll keeps the mode of a directory that exists: logs may hold
-	// secrets a command printed.
+	// The directory may be under a shared /tmp: one that somebody else
+	// made (or a symlink) could let them replace or read the logs, which
+	// may hold secrets a command printed.
+	var st unix.Stat_t
+	if err := unix.Lstat(opts.Dir, &st); err != nil {
+		return nil, fmt.Errorf("procs state dir: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Geteuid() {
+		return nil, errdefs.New(errdefs.ErrPermission, fmt.Sprintf("procs state dir %s: not a directory owned by uid %d", opts.Dir, os.Geteuid()))
+	}
+	// MkdirAll keeps the mode of a directory that exists.
 	if err := os.Chmod(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("procs state dir: %w", err)
 	}
@@ -354,7 +363,9 @@ func (m *Manager) drain(p *proc, r *os.File, st Stream, wg *sync.WaitGroup) {
 		if cut > 0 && !failed {
 			if werr := p.log.append(st, buf[:cut]); werr != nil {
 				failed = true
-				m.log.Warn("process output not kept", "id", p.id, "stream", st.String(), "err", werr)
+				if !errors.Is(werr, errdefs.ErrNotFound) {
+					m.log.Warn("process output not kept", "id", p.id, "stream", st.String(), "err", werr)
+				}
 			}
 		}
 		held = copy(buf, buf[cut:total])

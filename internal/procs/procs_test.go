@@ -509,3 +509,43 @@ func inGroups(t *testing.T, pgids []int) []int {
 	}
 	return out
 }
+
+// TestWriteHonoursContext: a process that never reads its stdin fills the
+// pipe; the writer's context ends the wait, and the process is untouched.
+func TestWriteHonoursContext(t *testing.T) {
+	m := newManager(t, nil)
+	info := start(t, m, Spec{Argv: []string{"sleep", "100"}, Stdin: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	err := m.Write(ctx, info.ID, make([]byte, 4<<20))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write to a full pipe: %v", err)
+	}
+	if got, _ := m.Get(info.ID); got.State != Running {
+		t.Fatalf("state %s", got.State)
+	}
+	// The expired deadline does not stick to the pipe: a later write
+	// (zero bytes: the pipe is still full) succeeds.
+	if err := m.Write(ctxT(t), info.ID, nil); err != nil {
+		t.Fatalf("later write: %v", err)
+	}
+}
+
+func TestStateDirMustBeOurs(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(t.TempDir(), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{Dir: link, Starter: testReaper}); !errors.Is(err, errdefs.ErrPermission) {
+		t.Fatalf("symlinked state dir: %v", err)
+	}
+	m, err := New(Options{Dir: filepath.Join(dir, "a", "b"), Starter: testReaper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if st, err := os.Stat(filepath.Join(dir, "a", "b")); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("state dir: %v %v", st.Mode(), err)
+	}
+}
