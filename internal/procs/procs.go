@@ -559,6 +559,11 @@ func (m *Manager) Follow(ctx context.Context, id int, offset int64, fn func(Outp
 		return err
 	}
 	for {
+		// Checked here too: with output always waiting, the select below
+		// would never be reached.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		out, changed, err := m.read(p, offset, followMax)
 		if err != nil {
 			return err

@@ -549,3 +549,17 @@ func TestStateDirMustBeOurs(t *testing.T) {
 		t.Fatalf("state dir: %v %v", st.Mode(), err)
 	}
 }
+
+// TestFollowStopsWhileOutputWaits: a cancelled follower stops even when
+// there is always more output to give it.
+func TestFollowStopsWhileOutputWaits(t *testing.T) {
+	m := newManager(t, nil)
+	info := start(t, m, Spec{Command: "seq 1 1000000"})
+	wait(t, m, info.ID)
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := 0
+	err := m.Follow(ctx, info.ID, 0, func(Output) error { calls++; cancel(); return nil })
+	if !errors.Is(err, context.Canceled) || calls != 1 {
+		t.Fatalf("follow: %v after %d calls", err, calls)
+	}
+}
