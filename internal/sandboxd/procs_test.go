@@ -104,7 +104,7 @@ func (p *procServer) follow(t *testing.T, id int, offset int64, sse bool) (*http
 func TestProcsHTTPLifecycle(t *testing.T) {
 	p := newProcServer(t)
 	var info procs.Info
-	if st := p.do(t, "POST", "/sbx/v1/processes", `{"command":"echo out; echo err >&2; read x; echo \"got $x $FOO\"; exit 7","stdin":true,"env":{"FOO":"bar"},"tag":"t1"}`, &info); st != 201 {
+	if st := p.do(t, "POST", "/sbx/v1/processes", `{"command":"echo out; read x; echo \"got $x $FOO\" >&2; exit 7","stdin":true,"env":{"FOO":"bar"},"tag":"t1"}`, &info); st != 201 {
 		t.Fatalf("start: %d", st)
 	}
 	if info.ID == 0 || info.PID == 0 || info.State != procs.Running || info.Tag != "t1" {
@@ -115,25 +115,17 @@ func TestProcsHTTPLifecycle(t *testing.T) {
 		t.Fatalf("list: %d %+v", st, list)
 	}
 	_, next := p.follow(t, info.ID, 0, false)
-	got := map[string]string{}
-	for len(got) < 2 {
-		ev := next()
-		if ev["type"] != "output" {
-			t.Fatalf("event %v", ev)
-		}
-		got[ev["stream"].(string)] += ev["data"].(string)
-	}
-	if got["stdout"] != "out\n" || got["stderr"] != "err\n" {
-		t.Fatalf("followed %v", got)
+	if ev := next(); ev["type"] != "output" || ev["stream"] != "stdout" || ev["data"] != "out\n" || ev["offset"] != float64(0) {
+		t.Fatalf("event %v", ev)
 	}
 	var wr map[string]int
 	if st := p.do(t, "POST", fmt.Sprintf("/sbx/v1/processes/%d/input", info.ID), `{"data":"hi\n"}`, &wr); st != 200 || wr["written"] != 3 {
 		t.Fatalf("input: %d %v", st, wr)
 	}
-	if ev := next(); ev["type"] != "output" || ev["data"] != "got hi bar\n" || ev["offset"] != float64(8) {
+	if ev := next(); ev["type"] != "output" || ev["stream"] != "stderr" || ev["data"] != "got hi bar\n" || ev["offset"] != float64(4) {
 		t.Fatalf("event %v", ev)
 	}
-	if ev := next(); ev["type"] != "exit" || ev["exit_code"] != float64(7) || ev["next"] != float64(19) {
+	if ev := next(); ev["type"] != "exit" || ev["exit_code"] != float64(7) || ev["next"] != float64(15) {
 		t.Fatalf("event %v", ev)
 	}
 	var w procs.Info
@@ -141,11 +133,11 @@ func TestProcsHTTPLifecycle(t *testing.T) {
 		t.Fatalf("wait: %d %+v", st, w)
 	}
 	var out outputResponse
-	if st := p.do(t, "GET", fmt.Sprintf("/sbx/v1/processes/%d/output?offset=4", info.ID), "", &out); st != 200 {
+	if st := p.do(t, "GET", fmt.Sprintf("/sbx/v1/processes/%d/output?offset=2", info.ID), "", &out); st != 200 {
 		t.Fatalf("output: %d", st)
 	}
-	if len(out.Chunks) != 2 || out.Chunks[0] != (outputChunk{"stderr", 4, "err\n"}) || out.Chunks[1] != (outputChunk{"stdout", 8, "got hi bar\n"}) ||
-		out.Next != 19 || !out.EOF || !out.Exited || *out.ExitCode != 7 {
+	if len(out.Chunks) != 2 || out.Chunks[0] != (outputChunk{"stdout", 2, "t\n"}) || out.Chunks[1] != (outputChunk{"stderr", 4, "got hi bar\n"}) ||
+		out.Next != 15 || !out.EOF || !out.Exited || *out.ExitCode != 7 {
 		t.Fatalf("output %+v", out)
 	}
 	if st := p.do(t, "DELETE", fmt.Sprintf("/sbx/v1/processes/%d", info.ID), "", nil); st != 204 {
