@@ -768,8 +768,12 @@ func (m *Manager) close() {
 	}
 	m.readers.Wait()
 	m.wg.Wait()
+	// Again from the table: a Start that raced with Close registered its
+	// process (and killed it) after the first look.
 	m.mu.Lock()
-	for _, p := range all {
+	all = all[:0]
+	for _, p := range m.procs {
+		all = append(all, p)
 		m.takeLocked(p)
 	}
 	m.mu.Unlock()
