@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -28,6 +29,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/fileviewer"
 	"github.com/sbx-dev/sbx/internal/ipython"
 	"github.com/sbx-dev/sbx/internal/launch"
+	"github.com/sbx-dev/sbx/internal/procs"
 	"github.com/sbx-dev/sbx/internal/reaper"
 	"github.com/sbx-dev/sbx/internal/sandboxd"
 	"github.com/sbx-dev/sbx/internal/shell"
@@ -147,7 +149,18 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		defer k.Close()
 		kernel = k
 	}
+	// state dir: see launch.StateDir once it lands
+	pm, err := procs.New(procs.Options{Dir: filepath.Join(os.TempDir(), fmt.Sprintf("sbx-sandboxd-%d", cfg.Port), "procs"),
+		Starter: r, Env: shellEnv(os.Environ(), u), WorkDir: cfg.WorkDir, Credential: u.credential, Logger: log.With("component", "procs")})
+	var bg sandboxd.Procs // nil: the routes answer 501
+	if err != nil {
+		log.Warn("background processes disabled", "err", err)
+	} else {
+		defer pm.Close()
+		bg = pm
+	}
 	srv := sandboxd.New(sandboxd.Options{
+		Procs:         bg,
 		IPython:       kernel,
 		WorkDir:       cfg.WorkDir,
 		SessionAPIKey: cfg.SessionAPIKey,
@@ -214,6 +227,9 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 	// End the agent's processes first, so that nothing keeps writing while
 	// the server goes away, then stop serving.
 	srv.Close()
+	if pm != nil {
+		pm.Close()
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {

@@ -56,6 +56,9 @@ type Options struct {
 	// Retry-After.
 	MaxInFlightBytes int64
 	BusyWait         time.Duration
+	// Procs runs the background processes of /sbx/v1/processes; nil
+	// answers those routes 501.
+	Procs Procs
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -147,6 +150,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+ExtPrefix+"watch", s.handle(s.watchDir))
 	s.mux.HandleFunc("/mcp/", s.handle(s.mcpUnsupported))
 	s.sessionRoutes()
+	s.procRoutes()
 	s.mux.HandleFunc("/", s.handle(s.notFound))
 }
 

@@ -1,8 +1,9 @@
 package sandboxd
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,28 +76,23 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// decodeBody reads a small JSON request body into v; an empty body leaves
-// v as it is.
-func decodeBody(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
-	if err != nil {
-		return errdefs.Wrap(errdefs.ErrInvalidArgument, "read the request body", err)
-	}
-	if len(b) > 1<<20 {
-		return errdefs.New(errdefs.ErrTooLarge, "the request body is over 1 MiB")
-	}
-	if len(b) == 0 {
+// decodeOptionalBody is decodeBody for a route whose body may be left
+// out (every field optional).
+func decodeOptionalBody(r *http.Request, limit int64, v any) error {
+	br := bufio.NewReader(r.Body)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
 		return nil
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return errdefs.Wrap(errdefs.ErrInvalidArgument, "the request body is not the JSON expected: "+err.Error(), err)
-	}
-	return nil
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, r.Body}
+	return decodeBody(r, limit, v)
 }
 
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	var req sandboxapi.CreateSessionRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeOptionalBody(r, 1<<20, &req); err != nil {
 		return err
 	}
 	if err := s.waitReady(r.Context()); err != nil {
@@ -158,7 +154,7 @@ func (s *Server) sessionInterrupt(w http.ResponseWriter, r *http.Request) error 
 // observation alone, as /execute_action would.
 func (s *Server) sessionRun(w http.ResponseWriter, r *http.Request) error {
 	var req sandboxapi.SessionRunRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeOptionalBody(r, 1<<20, &req); err != nil {
 		return err
 	}
 	if req.Timeout != nil && *req.Timeout < 0 {
@@ -252,7 +248,7 @@ func (s *Server) runInSession(r *http.Request, ss *session, a sandboxapi.CmdRunA
 // runContext is the context a run waits under; see runInSession. A
 // streamed run is not the request's: its client may come back.
 func (s *Server) runContext(r *http.Request, ss *session, streamed bool) (context.Context, func()) {
-	if launchTrue(r.Header.Get(sandboxapi.HeaderCancelOnDisconnect)) || launchTrue(r.URL.Query().Get("cancel_on_disconnect")) {
+	if isSet(r.Header.Get(sandboxapi.HeaderCancelOnDisconnect)) || isSet(r.URL.Query().Get("cancel_on_disconnect")) {
 		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 		stop := context.AfterFunc(r.Context(), func() {
 			ss.sh.Interrupt()
@@ -265,14 +261,6 @@ func (s *Server) runContext(r *http.Request, ss *session, streamed bool) (contex
 		return context.WithoutCancel(r.Context()), func() {}
 	}
 	return r.Context(), func() {}
-}
-
-func launchTrue(v string) bool {
-	switch v {
-	case "1", "true", "True", "TRUE", "yes", "on":
-		return true
-	}
-	return false
 }
 
 // followRun streams a run's output from off (-1: its start) and then its

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/sbx-dev/sbx/internal/errdefs"
 )
 
 // ExtPrefix is the one versioned prefix of sbx's own routes. Routes under
@@ -80,4 +82,22 @@ func withType(typ string, b []byte) []byte {
 		out = append(out, '}')
 	}
 	return out
+}
+
+// flagValue reads a boolean flag of sbx's routes (a query parameter or a
+// header): absent is false.
+func flagValue(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false", "no", "off":
+		return false, nil
+	case "1", "true", "yes", "on":
+		return true, nil
+	}
+	return false, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("%q: want 1, 0, true or false", v))
+}
+
+// isSet is flagValue for a flag whose bad value reads as unset.
+func isSet(v string) bool {
+	b, _ := flagValue(v)
+	return b
 }

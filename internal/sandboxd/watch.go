@@ -37,7 +37,7 @@ func (s *Server) watchDir(w http.ResponseWriter, r *http.Request) error {
 	if p == "" {
 		return errdefs.New(errdefs.ErrInvalidArgument, "watch: the path parameter is required")
 	}
-	recursive, err := queryBool(q.Get("recursive"))
+	recursive, err := flagValue(q.Get("recursive"))
 	if err != nil {
 		return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("watch: recursive=%q: want 1, 0, true or false", q.Get("recursive")))
 	}
@@ -93,14 +93,4 @@ func (s *Server) watchDir(w http.ResponseWriter, r *http.Request) error {
 		_ = st.sendError(err)
 	}
 	return nil
-}
-
-func queryBool(v string) (bool, error) {
-	switch v {
-	case "", "0", "false":
-		return false, nil
-	case "1", "true":
-		return true, nil
-	}
-	return false, errdefs.ErrInvalidArgument
 }
