@@ -149,8 +149,9 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		defer k.Close()
 		kernel = k
 	}
-	// state dir: see launch.StateDir once it lands
-	pm, err := procs.New(procs.Options{Dir: filepath.Join(os.TempDir(), fmt.Sprintf("sbx-sandboxd-%d", cfg.Port), "procs"),
+	// Process logs live in sandboxd's state directory, never in the
+	// user's folders.
+	pm, err := procs.New(procs.Options{Dir: filepath.Join(cfg.StateDirOrDefault(), "procs"),
 		Starter: r, Env: shellEnv(os.Environ(), u), WorkDir: cfg.WorkDir, Credential: u.credential, Logger: log.With("component", "procs")})
 	var bg sandboxd.Procs // nil: the routes answer 501
 	if err != nil {

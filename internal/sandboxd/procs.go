@@ -46,6 +46,9 @@ const (
 
 // procRoutes registers /sbx/v1/processes; see docs/sandboxd-extensions.md.
 func (s *Server) procRoutes() {
+	if s.opts.Procs != nil {
+		s.caps = append(s.caps, "processes")
+	}
 	p := ExtPrefix + "processes"
 	for _, r := range []struct {
 		pattern string
