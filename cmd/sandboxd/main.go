@@ -147,7 +147,10 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		Plugins:       cfg.Plugins,
 		Files:         files,
 		Upload:        transfer.Options{Owner: owner},
-		Logger:        log,
+		// Attached terminals start as the shells do: same user, same
+		// environment.
+		Terminal: sandboxd.TerminalOptions{Env: shellEnv(os.Environ(), u), Credential: u.credential, Starter: r},
+		Logger:   log,
 	})
 	hs := &http.Server{
 		Handler:           srv.Handler(),

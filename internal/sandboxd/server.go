@@ -47,6 +47,8 @@ type Options struct {
 	MaxActionBytes int64
 	// MaxSessions bounds the named shell sessions (default 128).
 	MaxSessions int
+	// Terminal says how /sbx/v1/attach starts new terminals.
+	Terminal TerminalOptions
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -69,6 +71,7 @@ type Server struct {
 	shell    Shell // the default session's, set by SetReady
 	factory  ShellFactory
 	reg      *registry
+	terms    termSet // the terminals /sbx/v1/attach started
 }
 
 // New builds a server. It answers /alive with "not initialized" until
@@ -110,6 +113,7 @@ func (s *Server) SetReady(sh Shell, factory ShellFactory) error {
 // that start a shell fail from then on.
 func (s *Server) Close() {
 	s.reg.closeAll()
+	s.terms.closeAll()
 }
 
 // Handler is the server's root handler: authentication, then routing.
@@ -128,6 +132,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+sandboxapi.PathUpdateMCPServer, s.handle(s.updateMCPServer))
 	s.mux.HandleFunc("/mcp/", s.handle(s.mcpUnsupported))
 	s.sessionRoutes()
+	s.attachRoutes()
 	s.mux.HandleFunc("/", s.handle(s.notFound))
 }
 
