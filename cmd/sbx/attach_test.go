@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+func TestExecTTYNeedsATerminal(t *testing.T) {
+	t.Parallel()
+	r := sbxIn(t, baseEnv(), strings.NewReader("x"), "exec", "-it", "some-id", "--", "true")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "the input device is not a TTY") {
+		t.Fatalf("exec -it from a pipe: %s", r)
+	}
+	r = sbxIn(t, baseEnv(), nil, "exec", "-i", "some-id", "--", "true")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "-i needs -t") {
+		t.Fatalf("exec -i alone: %s", r)
+	}
+}
+
+func TestDetachKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, out  string
+		detached bool
+	}{
+		{"abc", "abc", false},
+		{"a\x10b", "a\x10b", false},
+		{"ab\x10\x11cd", "ab", true},
+		{"\x10\x10\x11", "\x10", true},
+	} {
+		d := &detachKeys{r: &oneByte{s: tc.in}}
+		got, err := io.ReadAll(d)
+		if string(got) != tc.out || errors.Is(err, errDetached) != tc.detached {
+			t.Errorf("%q: got %q, %v; want %q, detached %v", tc.in, got, err, tc.out, tc.detached)
+		}
+	}
+}
+
+// oneByte reads one byte at a time, so a Ctrl-P is held across reads.
+type oneByte struct{ s string }
+
+func (o *oneByte) Read(p []byte) (int, error) {
+	if o.s == "" {
+		return 0, io.EOF
+	}
+	p[0] = o.s[0]
+	o.s = o.s[1:]
+	return 1, nil
+}
+
+// ptyRun runs the sbx binary on a new PTY, feeds it keys once it printed
+// each wait string, and returns what it printed and its exit code, and
+// whether the PTY was back in cooked mode after it exited.
+type ptyRun struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	ptmx *os.File
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+}
+
+func startPTY(t *testing.T, bin string, e env, args ...string) *ptyRun {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(e, "TERM=xterm")
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &ptyRun{t: t, cmd: cmd, ptmx: ptmx, done: make(chan struct{})}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		ptmx.Close()
+	})
+	go func() {
+		defer close(p.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (p *ptyRun) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func (p *ptyRun) waitText(s string) {
+	p.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.String(), s) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out waiting for %q; output:\n%q", s, p.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wait returns the exit code and whether the terminal was restored.
+func (p *ptyRun) wait() (int, bool) {
+	p.t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- p.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("sbx did not exit; output:\n%q", p.String())
+	}
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		p.t.Fatal(err)
+	}
+	tio, terr := unix.IoctlGetTermios(int(p.ptmx.Fd()), unix.TCGETS)
+	cooked := terr == nil && tio.Lflag&unix.ICANON != 0 && tio.Lflag&unix.ECHO != 0
+	return code, cooked
+}
+
+// TestExecTTYAndAttach runs the sbx binary on a real PTY, as a user's
+// terminal: exec -it gets a terminal in the sandbox, with the local
+// window size, and the remote exit status; attach gives a login shell
+// that is typed into; the local terminal is restored after each.
+func TestExecTTYAndAttach(t *testing.T) {
+	needDocker(t)
+	t.Parallel()
+	e := baseEnv()
+	bin := filepath.Join(t.TempDir(), "sbx")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build sbx: %v\n%s", err, out)
+	}
+	id := sandboxName(t, e)
+	mustSbx(t, e, "run", "-d", "--name", id)
+
+	p := startPTY(t, bin, e, "exec", "-it", id, "--", "tty; stty size; exit 7")
+	code, cooked := p.wait()
+	if code != 7 || !strings.Contains(p.String(), "/dev/pts/") || !strings.Contains(p.String(), "30 90") {
+		t.Errorf("exec -it: exit %d, output %q; want 7, a /dev/pts/ path and the size 30 90", code, p.String())
+	}
+	if !cooked {
+		t.Error("exec -it left the terminal in raw mode")
+	}
+
+	p = startPTY(t, bin, e, "attach", id)
+	// Typed ahead of the prompt, as a quick typist would; the quotes make
+	// what the shell prints differ from what was typed.
+	if _, err := p.ptmx.WriteString("echo at-$((6*7))-'x'\r"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitText("at-42-x")
+	if _, err := p.ptmx.WriteString("exit 4\r"); err != nil {
+		t.Fatal(err)
+	}
+	code, cooked = p.wait()
+	if code != 4 {
+		t.Errorf("attach: exit %d, want 4; output %q", code, p.String())
+	}
+	if !cooked {
+		t.Error("attach left the terminal in raw mode")
+	}
+}
