@@ -181,4 +181,48 @@ func TestExecTTYAndAttach(t *testing.T) {
 	if !cooked {
 		t.Error("attach left the terminal in raw mode")
 	}
+
+	// SIGTERM ends sbx, restores the terminal, and ends the remote program.
+	p = startPTY(t, bin, e, "exec", "-it", id, "--", "echo ready; sleep 600")
+	p.waitText("ready")
+	if err := p.cmd.Process.Signal(unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, cooked = p.wait()
+	if code != 128+int(unix.SIGTERM) || !cooked {
+		t.Errorf("exec -it after SIGTERM: exit %d, cooked %v; want %d and a restored terminal", code, cooked, 128+int(unix.SIGTERM))
+	}
+	// sandboxd ends it once it sees the connection go: soon, not at once.
+	for i := 0; ; i++ {
+		r := mustSbx(t, e, "exec", id, "--", "pgrep -c -f 'sleep 600' || true")
+		if strings.TrimSpace(r.stdout) == "0" {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("the program of a terminal whose sbx was terminated still runs: %s", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Watching the agent's shell: a command run there is seen; Ctrl-C
+	// detaches with status 0 and the shell goes on.
+	p = startPTY(t, bin, e, "attach", "--session", "default", id)
+	// Output is sent from the moment of attach, which the test cannot
+	// see: it runs commands until one shows.
+	for i := 0; !strings.Contains(p.String(), "seen-42"); i++ {
+		if i == 100 {
+			t.Fatalf("the watcher never saw the agent's command: %q", p.String())
+		}
+		mustSbx(t, e, "exec", id, "--", "echo seen-$((40+2))")
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := p.ptmx.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if code, cooked = p.wait(); code != 0 || !cooked {
+		t.Errorf("detach from the default session: exit %d, cooked %v; output %q", code, cooked, p.String())
+	}
+	if r := mustSbx(t, e, "exec", id, "--", "echo after"); r.stdout != "after\n" {
+		t.Errorf("the shell after a watcher left: %s", r)
+	}
 }
