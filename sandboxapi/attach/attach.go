@@ -107,7 +107,11 @@ func attachURL(baseURL string, o Options) (string, error) {
 		if len(o.Command) > 0 || o.Script != "" || o.Cwd != "" {
 			return "", errors.New("attach: a session runs its own shell; Command, Script and Cwd are for a new terminal")
 		}
-		base.Path += sandboxapi.PathSessions + "/" + url.PathEscape(o.Session) + sandboxapi.AttachSuffix
+		if strings.Contains(o.Session, "/") {
+			return "", fmt.Errorf("attach: session name %q: a name has no '/'", o.Session)
+		}
+		// Path is the unescaped form; String escapes it.
+		base.Path += sandboxapi.PathSessions + "/" + o.Session + sandboxapi.AttachSuffix
 	} else {
 		base.Path += sandboxapi.PathAttach
 		switch {
