@@ -337,3 +337,58 @@ func TestAttachServerCloseEndsTerminals(t *testing.T) {
 		t.Errorf("wait = %d, %v; want 129 (SIGHUP)", code, err)
 	}
 }
+
+// TestAttachSlowClientIsToldWhatItLost: a client that stops reading
+// never stalls the program; when it reads again it is told how much of
+// the output went past, then gets the rest.
+func TestAttachSlowClientIsToldWhatItLost(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, "")
+	var mu sync.Mutex
+	var lost int64
+	c, err := attach.Dial(t.Context(), s.ts.URL, "", attach.Options{
+		Script: "head -c 6000000 /dev/zero | tr '\\0' x; echo; echo done-$((1+1))",
+		OnNotice: func(n sandboxapi.Control) {
+			if n.Type == sandboxapi.ControlLost {
+				mu.Lock()
+				lost += n.Skipped
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Not reading: the program must finish anyway (its output outruns
+	// the 1 MiB ring and the socket's buffers).
+	s.srv.terms.mu.Lock()
+	var tm *term.Term
+	for t := range s.srv.terms.m {
+		tm = t
+	}
+	s.srv.terms.mu.Unlock()
+	if tm == nil {
+		t.Fatal("no terminal registered")
+	}
+	select {
+	case <-tm.Exited():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the program stalled behind a client that does not read")
+	}
+	out, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := c.Wait(); err != nil || code != 0 {
+		t.Fatalf("wait = %d, %v", code, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lost == 0 || !bytes.Contains(out, []byte("done-2")) {
+		t.Fatalf("lost %d bytes, output ends %q; want a loss and the end of the output", lost, out[max(0, len(out)-40):])
+	}
+	if got := int64(len(out)) + lost; got < 6000000 {
+		t.Errorf("received %d + lost %d < the 6000000 bytes printed", len(out), lost)
+	}
+}
