@@ -182,6 +182,23 @@ func TestExecTTYAndAttach(t *testing.T) {
 		t.Error("attach left the terminal in raw mode")
 	}
 
+	// A local window change (SIGWINCH) reaches the remote terminal.
+	p = startPTY(t, bin, e, "exec", "-it", id, "--", "stty size; read x; stty size")
+	p.waitText("30 90")
+	if err := pty.Setsize(p.ptmx, &pty.Winsize{Rows: 50, Cols: 140}); err != nil {
+		t.Fatal(err)
+	}
+	// The resize travels as a message of its own; the key after it must
+	// not overtake it, so give the signal a moment.
+	time.Sleep(200 * time.Millisecond)
+	if _, err := p.ptmx.WriteString("\r"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitText("50 140")
+	if code, _ := p.wait(); code != 0 {
+		t.Errorf("exec -it stty: exit %d; output %q", code, p.String())
+	}
+
 	// SIGTERM ends sbx, restores the terminal, and ends the remote program.
 	p = startPTY(t, bin, e, "exec", "-it", id, "--", "echo ready; sleep 600")
 	p.waitText("ready")
