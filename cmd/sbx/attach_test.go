@@ -243,3 +243,26 @@ func TestExecTTYAndAttach(t *testing.T) {
 		t.Errorf("the shell after a watcher left: %s", r)
 	}
 }
+
+func TestAttachUsage(t *testing.T) {
+	t.Parallel()
+	e := baseEnv()
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // in stdout
+		err  string // in stderr
+	}{
+		{[]string{"exec", "-t", "--timeout", "1s", "id", "true"}, 2, "", "--timeout is for commands run without -t"},
+		{[]string{"attach"}, 2, "", "want one sandbox id"},
+		{[]string{"attach", "a", "b"}, 2, "", "want one sandbox id"},
+		{[]string{"attach", "-h"}, 0, "--session", ""},
+		{[]string{"exec", "-h"}, 0, "--tty", ""},
+		{[]string{"help"}, 0, "attach", ""},
+	} {
+		r := sbxCmd(t, e, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stdout, tc.out) || !strings.Contains(r.stderr, tc.err) {
+			t.Errorf("sbx %q: want exit %d, stdout with %q, stderr with %q; got %s", tc.args, tc.code, tc.out, tc.err, r)
+		}
+	}
+}
