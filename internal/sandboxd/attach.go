@@ -55,18 +55,23 @@ type termSet struct {
 	closed bool
 }
 
-func (ts *termSet) add(t *term.Term) bool {
+func (ts *termSet) add(t *term.Term) error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if ts.closed {
-		return false
+	switch {
+	case ts.closed:
+		return errdefs.New(errdefs.ErrUnavailable, "sandboxd is shutting down")
+	case len(ts.m) >= maxTerminals:
+		return errTerminalsFull
 	}
 	if ts.m == nil {
 		ts.m = map[*term.Term]bool{}
 	}
 	ts.m[t] = true
-	return true
+	return nil
 }
+
+var errTerminalsFull = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("sandboxd already has %d attached terminals, its limit; close one first", maxTerminals))
 
 func (ts *termSet) full() bool {
 	ts.mu.Lock()
@@ -190,7 +195,8 @@ func (s *Server) attachNew(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("term %q: want a terminal type name such as xterm-256color", termName))
 	}
 	if s.terms.full() {
-		return errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("sandboxd already has %d attached terminals, its limit; close one first", maxTerminals))
+		// Checked again by add; this spares starting a program for nothing.
+		return errTerminalsFull
 	}
 	env := append(append([]string(nil), topts.Env...), "TERM="+termName)
 	t, err := term.Start(term.Config{
@@ -200,9 +206,9 @@ func (s *Server) attachNew(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errdefs.Wrap(errdefs.ErrInternal, "start the terminal: "+err.Error(), err)
 	}
-	if !s.terms.add(t) {
+	if err := s.terms.add(t); err != nil {
 		t.Close()
-		return errdefs.New(errdefs.ErrUnavailable, "sandboxd is shutting down")
+		return err
 	}
 	defer func() {
 		s.terms.remove(t)
