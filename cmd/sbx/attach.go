@@ -178,6 +178,8 @@ func (a *app) terminal(ctx context.Context, id string, o sbx.TerminalOptions, m 
 	conn.Close()
 	<-outDone
 	if errors.Is(context.Cause(ctx), errDetached) {
+		// \r: the terminal may still be raw here.
+		fmt.Fprint(a.stderr, "\r\nsbx: detached\r\n")
 		return nil
 	}
 	if err != nil {

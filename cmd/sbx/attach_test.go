@@ -182,6 +182,19 @@ func TestExecTTYAndAttach(t *testing.T) {
 		t.Error("attach left the terminal in raw mode")
 	}
 
+	// Ctrl-P Ctrl-Q detaches, with status 0.
+	p = startPTY(t, bin, e, "attach", id)
+	if _, err := p.ptmx.WriteString("echo up-$((1+1))\r"); err != nil {
+		t.Fatal(err)
+	}
+	p.waitText("up-2")
+	if _, err := p.ptmx.Write([]byte{0x10, 0x11}); err != nil {
+		t.Fatal(err)
+	}
+	if code, cooked := p.wait(); code != 0 || !cooked || !strings.Contains(p.String(), "sbx: detached") {
+		t.Errorf("detach keys: exit %d, cooked %v, output %q", code, cooked, p.String())
+	}
+
 	// A local window change (SIGWINCH) reaches the remote terminal.
 	p = startPTY(t, bin, e, "exec", "-it", id, "--", "stty size; read x; stty size")
 	p.waitText("30 90")
