@@ -217,6 +217,7 @@ type Sandbox struct {
 	*sandboxapi.Client
 	rt       *Runtime
 	info     Info
+	token    string // sandboxd's session API key, for AttachTerminal
 	remove   bool
 	keep     bool
 	attached bool
@@ -336,7 +337,7 @@ func (r *Runtime) unsupported(what string) error {
 
 func (r *Runtime) wrap(ds driver.Sandbox, remove, keep, attached bool) *Sandbox {
 	return &Sandbox{Client: sandboxapi.NewClient(ds.Endpoint.URL, ds.Endpoint.Token), rt: r, info: toInfo(ds),
-		remove: remove, keep: keep, attached: attached}
+		token: ds.Endpoint.Token, remove: remove, keep: keep, attached: attached}
 }
 
 // ID is the session id.

@@ -168,8 +168,11 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		Plugins:       cfg.Plugins,
 		Files:         files,
 		Upload:        transfer.Options{Owner: owner, Journal: journal},
-		Logger:        log,
-		Version:       version.String(),
+		// Attached terminals start as the shells do: same user, same
+		// environment.
+		Terminal: sandboxd.TerminalOptions{Env: shellEnv(os.Environ(), u), Credential: u.credential, Starter: r},
+		Logger:   log,
+		Version:  version.String(),
 	})
 	hs := &http.Server{
 		Handler:           srv.Handler(),

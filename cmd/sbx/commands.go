@@ -52,7 +52,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.SetHelpCommand(helpCmd())
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.AddCommand(
-		a.runCmd(), a.execCmd(), a.lsCmd(), a.stopCmd(), a.startCmd(), a.pauseCmd(), a.resumeCmd(),
+		a.runCmd(), a.execCmd(), a.attachCmd(), a.lsCmd(), a.stopCmd(), a.startCmd(), a.pauseCmd(), a.resumeCmd(),
 		a.rmCmd(), a.logsCmd(), a.cpCmd(), a.gcCmd(), a.imageCmd(), a.configCmd(), a.versionCmd(),
 	)
 	return root

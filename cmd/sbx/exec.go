@@ -17,6 +17,9 @@ type execOptions struct {
 	ID      string
 	Command []string
 	Timeout time.Duration
+	// Interactive (-i) and TTY (-t) run the command on a terminal in the
+	// sandbox instead (attach.go).
+	Interactive, TTY bool
 }
 
 const execAbout = `
@@ -40,9 +43,14 @@ func (a *app) execCmd() *cobra.Command {
 				return usageErrorf("exec", "--timeout must not be negative")
 			}
 			o.ID, o.Command = rest[0], rest[1:]
+			if o.Interactive || o.TTY {
+				return a.execTTY(c.Context(), o)
+			}
 			return a.execIn(c.Context(), o)
 		})
 	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "stop waiting after `DURATION` and interrupt the command (default: none)")
+	c.Flags().BoolVarP(&o.Interactive, "interactive", "i", false, "forward stdin to the command (with -t)")
+	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "run the command on a terminal, as `docker exec -t`")
 	// The command's own flags (sh -c) follow the id.
 	c.Flags().SetInterspersed(false)
 	c.ValidArgsFunction = a.completeIDs(1)

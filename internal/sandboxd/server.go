@@ -59,6 +59,8 @@ type Options struct {
 	// Procs runs the background processes of /sbx/v1/processes; nil
 	// answers those routes 501.
 	Procs Procs
+	// Terminal says how /sbx/v1/attach starts new terminals.
+	Terminal TerminalOptions
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -83,6 +85,7 @@ type Server struct {
 	factory  ShellFactory
 	reg      *registry
 	caps     []string // extension features served, for /server_info
+	terms    termSet  // the terminals /sbx/v1/attach started
 }
 
 // New builds a server. It answers /alive with "not initialized" until
@@ -130,6 +133,7 @@ func (s *Server) SetReady(sh Shell, factory ShellFactory) error {
 // that start a shell fail from then on.
 func (s *Server) Close() {
 	s.reg.closeAll()
+	s.terms.closeAll()
 }
 
 // Handler is the server's root handler: authentication, then routing.
@@ -151,6 +155,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/mcp/", s.handle(s.mcpUnsupported))
 	s.sessionRoutes()
 	s.procRoutes()
+	s.attachRoutes()
 	s.mux.HandleFunc("/", s.handle(s.notFound))
 }
 

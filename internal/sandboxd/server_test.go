@@ -51,7 +51,8 @@ func newTestServerWith(t testing.TB, key string, kernel IPython) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { files.Close() })
-	opts := Options{WorkDir: work, SessionAPIKey: key, Files: files}
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + t.TempDir(), "LANG=C.UTF-8"}
+	opts := Options{WorkDir: work, SessionAPIKey: key, Files: files, Terminal: TerminalOptions{Env: env, Starter: testReaper}}
 	if kernel != nil {
 		opts.IPython, opts.Plugins = kernel, []string{"agent_skills", "jupyter"}
 	}
@@ -60,7 +61,7 @@ func newTestServerWith(t testing.TB, key string, kernel IPython) *testServer {
 	t.Cleanup(ts.Close)
 	cfg := shell.Config{
 		Dir:             work,
-		Env:             []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + t.TempDir(), "LANG=C.UTF-8"},
+		Env:             env,
 		Starter:         testReaper,
 		NoChangeTimeout: 2 * time.Second,
 	}
