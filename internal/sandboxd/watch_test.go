@@ -247,7 +247,7 @@ func TestWatchBadRequests(t *testing.T) {
 		{"", http.StatusBadRequest, "path parameter is required"},
 		{"path=missing", http.StatusNotFound, "no such directory"},
 		{"path=" + url.QueryEscape(file), http.StatusBadRequest, "not a directory"},
-		{"path=.&recursive=yes", http.StatusBadRequest, "recursive"},
+		{"path=.&recursive=maybe", http.StatusBadRequest, "recursive"},
 	}
 	for _, c := range cases {
 		resp, err := http.Get(ws.ts.URL + ExtPrefix + "watch?" + c.query)
