@@ -112,9 +112,6 @@ var sessionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 func (g *registry) add(name string, sh Shell, now time.Time) (*session, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed {
-		return nil, errdefs.New(errdefs.ErrUnavailable, "sandboxd is shutting down")
-	}
 	if name == "" {
 		for {
 			g.next++
@@ -124,25 +121,24 @@ func (g *registry) add(name string, sh Shell, now time.Time) (*session, error) {
 			}
 		}
 	}
-	if !sessionName.MatchString(name) {
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("session name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name))
-	}
-	if g.sessions[name] != nil {
-		return nil, errdefs.New(errdefs.ErrAlreadyExists, fmt.Sprintf("session %q already exists", name))
-	}
-	if len(g.sessions) >= g.max {
-		return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("sandboxd already has %d sessions, its limit; close one first", g.max))
+	if err := g.check(name); err != nil {
+		return nil, err
 	}
 	ss := &session{name: name, sh: sh, created: now}
 	g.sessions[name] = ss
 	return ss, nil
 }
 
-// reserve checks that a session of that name could be added, before the
-// caller spends a shell start on it.
+// reserve checks that a session of that name ("" for a fresh one) could
+// be added, before the caller spends a shell start on it.
 func (g *registry) reserve(name string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.check(name)
+}
+
+// check is add's refusals. Called with g.mu held.
+func (g *registry) check(name string) error {
 	switch {
 	case g.closed:
 		return errdefs.New(errdefs.ErrUnavailable, "sandboxd is shutting down")
