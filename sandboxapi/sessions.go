@@ -65,20 +65,28 @@ type RunOptions struct {
 // Execute of a run action does.
 func (c *Client) RunIn(ctx context.Context, r SessionRunRequest, o RunOptions) (Observation, error) {
 	r.Stream = false
-	b, err := json.Marshal(r)
+	req, err := c.runRequest(ctx, r, o)
 	if err != nil {
 		return Observation{}, err
 	}
+	var obs Observation
+	return obs, c.do(req, &obs)
+}
+
+func (c *Client) runRequest(ctx context.Context, r SessionRunRequest, o RunOptions) (*http.Request, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
 	req, err := c.newRequest(ctx, http.MethodPost, PathSessions+"/"+url.PathEscape(sessionOrDefault(o.Session))+"/run", bytes.NewReader(b))
 	if err != nil {
-		return Observation{}, err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if o.CancelOnDisconnect {
 		req.Header.Set(HeaderCancelOnDisconnect, "1")
 	}
-	var obs Observation
-	return obs, c.do(req, &obs)
+	return req, nil
 }
 
 // StreamEvent is one event of a streamed run: Output (with Offset) as it is
@@ -101,17 +109,9 @@ type StreamEvent struct {
 // connection come back with ResumeRun.
 func (c *Client) RunStream(ctx context.Context, r SessionRunRequest, o RunOptions, fn func(StreamEvent) error) (Observation, error) {
 	r.Stream = true
-	b, err := json.Marshal(r)
+	req, err := c.runRequest(ctx, r, o)
 	if err != nil {
 		return Observation{}, err
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, PathSessions+"/"+url.PathEscape(sessionOrDefault(o.Session))+"/run", bytes.NewReader(b))
-	if err != nil {
-		return Observation{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if o.CancelOnDisconnect {
-		req.Header.Set(HeaderCancelOnDisconnect, "1")
 	}
 	return c.readStream(req, fn)
 }

@@ -88,20 +88,12 @@ func (ts *termSet) remove(t *term.Term) {
 func (ts *termSet) closeAll() {
 	ts.mu.Lock()
 	ts.closed = true
-	all := make([]*term.Term, 0, len(ts.m))
+	all := make([]func(), 0, len(ts.m))
 	for t := range ts.m {
-		all = append(all, t)
+		all = append(all, t.Close)
 	}
 	ts.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, t := range all {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t.Close()
-		}()
-	}
-	wg.Wait()
+	closeEach(all)
 }
 
 func (s *Server) attachRoutes() {

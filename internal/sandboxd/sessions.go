@@ -217,21 +217,23 @@ func (g *registry) dropStatic(sh Shell) {
 func (g *registry) closeAll() {
 	g.mu.Lock()
 	g.closed = true
-	var all []Shell
+	var all []func()
 	for _, ss := range g.sessions {
-		all = append(all, ss.sh)
+		all = append(all, func() { ss.sh.Close() })
 	}
 	for sh := range g.statics {
-		all = append(all, sh)
+		all = append(all, func() { sh.Close() })
 	}
 	g.mu.Unlock()
+	closeEach(all)
+}
+
+// closeEach runs the closers at once and waits for them all: each may
+// wait out a terminal's SIGHUP grace, and they need not do it in turn.
+func closeEach(closers []func()) {
 	var wg sync.WaitGroup
-	for _, sh := range all {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sh.Close()
-		}()
+	for _, c := range closers {
+		wg.Go(c)
 	}
 	wg.Wait()
 }
