@@ -14,7 +14,8 @@ import (
 // the offset it last saw.
 type Ring struct {
 	mu     sync.Mutex
-	buf    []byte
+	buf    []byte // grows to size before it wraps: an idle shell costs little
+	size   int
 	end    int64 // bytes written in all
 	closed bool
 	wake   chan struct{} // closed and replaced on every write
@@ -25,7 +26,18 @@ func NewRing(size int) *Ring {
 	if size <= 0 {
 		size = 1 << 20
 	}
-	return &Ring{buf: make([]byte, size), wake: make(chan struct{})}
+	return &Ring{buf: make([]byte, min(size, 4<<10)), size: size, wake: make(chan struct{})}
+}
+
+// grow makes room for n more bytes while the ring has not wrapped yet (its
+// bytes are then buf[:end] in order). Called with r.mu held.
+func (r *Ring) grow(n int) {
+	if len(r.buf) == r.size || r.end+int64(n) <= int64(len(r.buf)) {
+		return
+	}
+	nb := make([]byte, min(r.size, max(2*len(r.buf), int(r.end)+n)))
+	copy(nb, r.buf[:r.end])
+	r.buf = nb
 }
 
 // Write appends b, overwriting the oldest bytes. It never blocks.
@@ -35,6 +47,7 @@ func (r *Ring) Write(b []byte) {
 		r.mu.Unlock()
 		return
 	}
+	r.grow(len(b))
 	if len(b) > len(r.buf) {
 		r.end += int64(len(b) - len(r.buf))
 		b = b[len(b)-len(r.buf):]

@@ -1,6 +1,7 @@
 package term
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -72,5 +73,25 @@ func TestRingReadWaitsForWriteAndEndsAtClose(t *testing.T) {
 	r2 := NewRing(4)
 	if _, _, err := r2.Read(ctx, 0, make([]byte, 4)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// The ring starts small and grows to its size before it wraps; what it
+// holds is the same as a ring allocated whole.
+func TestRingGrowsThenWraps(t *testing.T) {
+	r := NewRing(1 << 20)
+	var all []byte
+	for i := 0; len(all) < 3<<20; i++ {
+		chunk := make([]byte, 1+(i*7919)%70000)
+		for j := range chunk {
+			chunk[j] = byte(len(all) + j)
+		}
+		r.Write(chunk)
+		all = append(all, chunk...)
+		p := make([]byte, 1<<20)
+		n, from, _, _ := r.TryRead(0, -1, p)
+		if want := max(0, int64(len(all))-1<<20); from != want || !bytes.Equal(p[:n], all[from:]) {
+			t.Fatalf("after %d bytes: read %d from %d, want the tail from %d", len(all), n, from, want)
+		}
 	}
 }
