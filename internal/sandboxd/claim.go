@@ -153,9 +153,12 @@ func (s *Server) applyClaim(ctx context.Context, req ClaimRequest) (int, error) 
 	if s.claimed {
 		return 0, errdefs.New(errdefs.ErrConflict, "already claimed")
 	}
-	// The default session's actions hold actionMu: holding it too keeps
+	// The default session's actions hold actionMu for their whole run:
+	// failing to take it means that session is busy, and holding it keeps
 	// an action from starting between the check and the exports.
-	s.actionMu.Lock()
+	if !s.actionMu.TryLock() {
+		return 0, errdefs.New(errdefs.ErrConflict, "session "+DefaultSession+" is busy")
+	}
 	defer s.actionMu.Unlock()
 	sessions := s.reg.list()
 	// All are checked before any is changed: a claim half applied would
