@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
@@ -225,4 +226,35 @@ func TestShellQuote(t *testing.T) {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+// FuzzDecodeClaim: every refusal is a 400, and every accepted variable
+// survives the export quoting: bash reads back exactly the value.
+func FuzzDecodeClaim(f *testing.F) {
+	f.Add([]byte(`{"session_api_key":"k","env":{"K":"V"}}`))
+	f.Add([]byte(`{"env":{"SBX_POOL_SECRET":"x"}}`))
+	f.Add([]byte(`{"env":{"_a1":"it's $HOME` + "`id`" + `\n"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := decodeClaim(body)
+		if err != nil {
+			if !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("error without a class: %v", err)
+			}
+			return
+		}
+		for k, v := range req.Env {
+			if !envName.MatchString(k) || strings.HasPrefix(k, "SBX_") || k == "SESSION_API_KEY" || strings.ContainsRune(v, 0) {
+				t.Fatalf("accepted %q=%q", k, v)
+			}
+			q := shellQuote(v)
+			if !strings.HasPrefix(q, "'") || !strings.HasSuffix(q, "'") {
+				t.Fatalf("quote %q -> %s", v, q)
+			}
+			// Outside the quotes only \' may appear.
+			if got := strings.ReplaceAll(q[1:len(q)-1], `'\''`, "'"); got != v {
+				t.Fatalf("quote of %q does not read back: %s", v, q)
+			}
+		}
+	})
 }
