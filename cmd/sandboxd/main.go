@@ -151,8 +151,11 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 	}
 	// Process logs live in sandboxd's state directory, never in the
 	// user's folders.
+	// What a warm-pool claim adds reaches every child started after it.
+	claimed := sandboxd.NewEnviron()
+	baseEnv := shellEnv(os.Environ(), u)
 	pm, err := procs.New(procs.Options{Dir: filepath.Join(cfg.StateDirOrDefault(), "procs"),
-		Starter: r, Env: shellEnv(os.Environ(), u), WorkDir: cfg.WorkDir, Credential: u.credential, Logger: log.With("component", "procs")})
+		Starter: r, Env: baseEnv, EnvFunc: func() []string { return claimed.Apply(baseEnv) }, WorkDir: cfg.WorkDir, Credential: u.credential, Logger: log.With("component", "procs")})
 	var bg sandboxd.Procs // nil: the routes answer 501
 	if err != nil {
 		log.Warn("background processes disabled", "err", err)
@@ -165,6 +168,8 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		IPython:       kernel,
 		WorkDir:       cfg.WorkDir,
 		SessionAPIKey: cfg.SessionAPIKey,
+		PoolSecret:    cfg.PoolSecret,
+		Env:           claimed,
 		Plugins:       cfg.Plugins,
 		Files:         files,
 		Upload:        transfer.Options{Owner: owner, Journal: journal},
@@ -210,7 +215,7 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 	factory := func(ctx context.Context, o sandboxd.ShellOptions) (sandboxd.Shell, error) {
 		c := shellCfg
 		c.Dir = o.Dir
-		c.Env = append(slices.Clip(shellCfg.Env), o.Env...)
+		c.Env = append(claimed.Apply(shellCfg.Env), o.Env...)
 		return shell.New(ctx, c)
 	}
 	if err := srv.SetReady(sh, factory); err != nil {
@@ -339,7 +344,7 @@ func prepareUser(ctx context.Context, cfg launch.Launch, r *reaper.Reaper, log *
 // shellEnv is the agent shell's environment: sandboxd's own, minus its
 // secrets, with the account variables of the user the shell runs as.
 func shellEnv(base []string, u sandboxUser) []string {
-	drop := map[string]bool{"SESSION_API_KEY": true, launch.EnvListenFD: true, launch.EnvStateDir: true, launch.EnvURLFile: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
+	drop := map[string]bool{"SESSION_API_KEY": true, launch.EnvPoolSecret: true, launch.EnvListenFD: true, launch.EnvStateDir: true, launch.EnvURLFile: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
 	env := make([]string, 0, len(base)+6)
 	hasLang, hasTerm := false, false
 	for _, kv := range base {

@@ -37,6 +37,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("1\x00--working-dir\x00/w\x00--username=--x\x00--browsergym-eval-env\x00-e", "HOME= \nUSER=a=b")
 	f.Add("2\x00--working-dir\x00/w", "SBX_STATE_DIR=/s/t\nSBX_URL_FILE=/s/t/url")
 	f.Add("2\x00--working-dir\x00/w", "SBX_STATE_DIR=rel\nSBX_URL_FILE=")
+	f.Add("2\x00--working-dir\x00/w", "SBX_POOL_SECRET=p=q\nSESSION_API_KEY=")
 	f.Fuzz(func(t *testing.T, args, env string) {
 		m := splitEnv(env)
 		l, err := Parse(splitArgs(args), func(k string) string { return m[k] })

@@ -53,6 +53,11 @@ const (
 	// shared by every local sandbox and every user: the local driver
 	// points it into the sandbox's state directory instead.
 	EnvURLFile = "SBX_URL_FILE"
+	// EnvPoolSecret enables the warm-pool claim (POST /sbx/v1/claim):
+	// sandbox-api starts the sandbox ahead of demand and later hands it
+	// a tenant's session key and environment with this secret. sandboxd
+	// drops it from the agent's shell, which must never see it.
+	EnvPoolSecret = "SBX_POOL_SECRET"
 )
 
 // Defaults, as OpenHands' argparse definition and environment have them.
@@ -99,6 +104,7 @@ type Launch struct {
 	ListenFD        int    // -1: sandboxd binds Host:Port itself
 	StateDir        string // absolute; "": DefaultStateDir(Port)
 	URLFile         string // absolute; "": DefaultURLFile
+	PoolSecret      string // "": no warm-pool claim
 
 	// Env holds variables sandboxd does not read but passes on to the
 	// agent's shell (DEBUG, LOG_JSON and the like are read by sandboxd's
@@ -256,6 +262,9 @@ func (l Launch) LaunchEnv() []string {
 	if l.URLFile != "" {
 		add(EnvURLFile, l.URLFile)
 	}
+	if l.PoolSecret != "" {
+		add(EnvPoolSecret, l.PoolSecret)
+	}
 	return env
 }
 
@@ -282,7 +291,7 @@ func (l Launch) Environ() []string {
 func IsLaunchVar(name string) bool {
 	switch name {
 	case EnvSessionAPIKey, EnvNoChangeTimeout, EnvSuToUser, EnvRuntimeUsername,
-		EnvUser, EnvHome, EnvGroupID, EnvListenFD, EnvStateDir, EnvURLFile:
+		EnvUser, EnvHome, EnvGroupID, EnvListenFD, EnvStateDir, EnvURLFile, EnvPoolSecret:
 		return true
 	}
 	return false
@@ -417,6 +426,7 @@ func parse(args []string, getenv func(string) string, abs func(string) (string, 
 		c.SuToUser = IsTrue(v)
 	}
 	c.RuntimeUsername = getenv(EnvRuntimeUsername)
+	c.PoolSecret = getenv(EnvPoolSecret)
 	c.User = getenv(EnvUser)
 	c.Home = getenv(EnvHome)
 	if v := strings.TrimSpace(getenv(EnvGroupID)); v != "" && v != "root" {

@@ -77,6 +77,7 @@ func TestParse(t *testing.T) {
 		"SESSION_API_KEY": "k", "NO_CHANGE_TIMEOUT_SECONDS": " 30 ", "SU_TO_USER": "no",
 		"RUNTIME_USERNAME": "dev", "USER": "me", "HOME": "/home/me", "SANDBOX_GROUP_ID": "100", "SBX_LISTEN_FD": "3",
 		"SBX_STATE_DIR": "/var/lib/sbx/s1", "SBX_URL_FILE": "/var/lib/sbx/s1/oh-server-url",
+		"SBX_POOL_SECRET": "pool-s3cret",
 	}
 	got, err := Parse([]string{"--username=dev", "--user-id", "-7", "60000", "--working-dir", "/w/../x/",
 		"--plugins", "agent_skills", "jupyter", "--plugins=vscode", "--host", "127.0.0.1",
@@ -89,7 +90,7 @@ func TestParse(t *testing.T) {
 		Username: "dev", UserID: -7, EnableBrowser: true, BrowserEvalEnv: "miniwob",
 		SessionAPIKey: "k", NoChangeTimeout: 30 * time.Second, SuToUser: false, RuntimeUsername: "dev",
 		User: "me", Home: "/home/me", GroupID: 100, ListenFD: 3,
-		StateDir: "/var/lib/sbx/s1", URLFile: "/var/lib/sbx/s1/oh-server-url",
+		StateDir: "/var/lib/sbx/s1", URLFile: "/var/lib/sbx/s1/oh-server-url", PoolSecret: "pool-s3cret",
 	}
 	if !same(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
@@ -225,6 +226,9 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if r.IntN(2) == 0 {
 			l.URLFile = "/" + pick()
+		}
+		if r.IntN(2) == 0 {
+			l.PoolSecret = pick()
 		}
 		for range r.IntN(4) {
 			l.Plugins = append(l.Plugins, []string{"agent_skills", "jupyter", "vscode"}[r.IntN(3)])

@@ -37,10 +37,14 @@ type Starter interface {
 
 // Options configure a Manager.
 type Options struct {
-	Dir        string // state directory for the output logs; created 0700
-	Starter    Starter
-	Env        []string // base environment of every process
-	WorkDir    string   // working directory when a Spec has none, and base of a relative one
+	Dir     string // state directory for the output logs; created 0700
+	Starter Starter
+	Env     []string // base environment of every process
+	// EnvFunc, if set, is called at each start and its result replaces
+	// Env, so that an environment set after New (a warm-pool claim)
+	// reaches later processes.
+	EnvFunc    func() []string
+	WorkDir    string // working directory when a Spec has none, and base of a relative one
 	Credential *syscall.Credential
 	Logger     *slog.Logger
 	// MaxLogBytes bounds each process's log on disk (default 64 MiB): the
@@ -210,7 +214,11 @@ func (m *Manager) Start(ctx context.Context, spec Spec) (Info, error) {
 	case len(argv) == 0 || argv[0] == "":
 		return Info{}, errdefs.New(errdefs.ErrInvalidArgument, "no command: give argv or command")
 	}
-	env, err := mergeEnv(m.opts.Env, spec.Env)
+	base := m.opts.Env
+	if m.opts.EnvFunc != nil {
+		base = m.opts.EnvFunc()
+	}
+	env, err := mergeEnv(base, spec.Env)
 	if err != nil {
 		return Info{}, err
 	}

@@ -190,7 +190,7 @@ func (s *Server) attachNew(w http.ResponseWriter, r *http.Request) error {
 		// Checked again by add; this spares starting a program for nothing.
 		return errTerminalsFull
 	}
-	env := append(append([]string(nil), topts.Env...), "TERM="+termName)
+	env := append(s.env.Apply(topts.Env), "TERM="+termName)
 	t, err := term.Start(term.Config{
 		Path: shellPath, Args: args, Dir: dir, Env: env, Credential: topts.Credential,
 		Rows: rows, Cols: cols, Starter: topts.Starter, Logger: s.log.With("component", "attach"),

@@ -61,6 +61,12 @@ type Options struct {
 	Procs Procs
 	// Terminal says how /sbx/v1/attach starts new terminals.
 	Terminal TerminalOptions
+	// PoolSecret enables POST /sbx/v1/claim ("": the route is unknown).
+	PoolSecret string
+	// Env is what a claim adds to the environment of children started
+	// later; nil: New makes one. The caller's shell factory, process
+	// manager and terminals read it.
+	Env *Environ
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -86,6 +92,12 @@ type Server struct {
 	reg      *registry
 	caps     []string // extension features served, for /server_info
 	terms    termSet  // the terminals /sbx/v1/attach started
+
+	// key is the session key, replaced once by a claim.
+	key     atomic.Pointer[string]
+	env     *Environ
+	claimMu sync.Mutex
+	claimed bool
 }
 
 // New builds a server. It answers /alive with "not initialized" until
@@ -108,6 +120,12 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, start: opts.Now(), readyCh: make(chan struct{}), reg: newRegistry(opts.MaxSessions), budget: newBudget(opts.MaxInFlightBytes)}
 	s.lastExec.Store(s.start.UnixNano())
+	key := opts.SessionAPIKey
+	s.key.Store(&key)
+	s.env = opts.Env
+	if s.env == nil {
+		s.env = NewEnviron()
+	}
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s
@@ -143,6 +161,9 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+sandboxapi.PathAlive, s.handle(s.alive))
+	if s.opts.PoolSecret != "" {
+		s.mux.HandleFunc("POST "+PathClaim, s.handle(s.claim))
+	}
 	s.mux.HandleFunc("GET "+sandboxapi.PathServerInfo, s.handle(s.serverInfo))
 	s.mux.HandleFunc("POST "+sandboxapi.PathExecuteAction, s.handle(s.executeAction))
 	s.mux.HandleFunc("POST "+sandboxapi.PathUploadFile, s.handle(s.uploadFile))
@@ -162,7 +183,12 @@ func (s *Server) routes() {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// Authentication comes before routing, as OpenHands' middleware does:
 	// without the key even an unknown path answers 403.
-	if key := s.opts.SessionAPIKey; key != "" && r.URL.Path != sandboxapi.PathAlive && r.URL.Path != sandboxapi.PathServerInfo {
+	// The claim authenticates with the pool secret instead.
+	if r.URL.Path == PathClaim && s.opts.PoolSecret != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	if key := *s.key.Load(); key != "" && r.URL.Path != sandboxapi.PathAlive && r.URL.Path != sandboxapi.PathServerInfo {
 		got := r.Header.Get(sandboxapi.HeaderSessionAPIKey)
 		if subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
 			writeJSON(w, http.StatusForbidden, sandboxapi.ErrorBody{Detail: "Invalid API Key"})

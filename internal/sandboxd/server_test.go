@@ -45,6 +45,11 @@ func newTestServer(t testing.TB, key string) *testServer {
 
 func newTestServerWith(t testing.TB, key string, kernel IPython) *testServer {
 	t.Helper()
+	return newTestServerOpts(t, key, kernel, nil)
+}
+
+func newTestServerOpts(t testing.TB, key string, kernel IPython, edit func(*Options)) *testServer {
+	t.Helper()
 	work := t.TempDir()
 	files, err := fileops.New(fileops.Options{WorkspaceRoot: work, UID: -1, GID: -1})
 	if err != nil {
@@ -55,6 +60,9 @@ func newTestServerWith(t testing.TB, key string, kernel IPython) *testServer {
 	opts := Options{WorkDir: work, SessionAPIKey: key, Files: files, Terminal: TerminalOptions{Env: env, Starter: testReaper}}
 	if kernel != nil {
 		opts.IPython, opts.Plugins = kernel, []string{"agent_skills", "jupyter"}
+	}
+	if edit != nil {
+		edit(&opts)
 	}
 	srv := New(opts)
 	ts := httptest.NewServer(srv.Handler())
@@ -73,7 +81,7 @@ func newTestServerWith(t testing.TB, key string, kernel IPython) *testServer {
 	if err := srv.SetReady(sh, func(ctx context.Context, o ShellOptions) (Shell, error) {
 		c := cfg
 		c.Dir = o.Dir
-		c.Env = append(append([]string(nil), cfg.Env...), o.Env...)
+		c.Env = append(srv.env.Apply(cfg.Env), o.Env...)
 		return shell.New(ctx, c)
 	}); err != nil {
 		t.Fatal(err)
