@@ -97,6 +97,7 @@ func (ts *termSet) closeAll() {
 }
 
 func (s *Server) attachRoutes() {
+	s.caps = append(s.caps, "attach")
 	s.mux.HandleFunc("GET "+sandboxapi.PathAttach, s.handle(s.attachNew))
 	s.mux.HandleFunc("GET "+ExtPrefix+"sessions/{name}"+sandboxapi.AttachSuffix, s.handle(s.attachSession))
 }

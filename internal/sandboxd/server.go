@@ -162,6 +162,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+sandboxapi.PathAlive, s.handle(s.alive))
 	if s.opts.PoolSecret != "" {
+		s.caps = append(s.caps, "claim")
 		s.mux.HandleFunc("POST "+PathClaim, s.handle(s.claim))
 	}
 	s.mux.HandleFunc("GET "+sandboxapi.PathServerInfo, s.handle(s.serverInfo))
