@@ -130,44 +130,53 @@ func (c *Client) ResumeRun(ctx context.Context, session, runID string, offset in
 }
 
 func (c *Client) readStream(req *http.Request, fn func(StreamEvent) error) (Observation, error) {
+	var obs Observation
+	err := c.readEvents(req, func(line []byte) (bool, error) {
+		var ev StreamEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return false, fmt.Errorf("sandboxd: bad stream event %.200q: %w", line, err)
+		}
+		switch ev.Type {
+		case EventError:
+			return false, &HTTPError{Status: http.StatusInternalServerError, Detail: ev.Detail}
+		case EventObservation:
+			obs = ev.Observation
+		}
+		if fn != nil {
+			if err := fn(ev); err != nil {
+				return false, err
+			}
+		}
+		return ev.Type == EventObservation, nil
+	})
+	return obs, err
+}
+
+// readEvents reads an NDJSON event stream, giving each line to fn until
+// fn says it was the last; a stream that ends before is an error.
+func (c *Client) readEvents(req *http.Request, fn func(line []byte) (last bool, err error)) error {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Observation{}, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return Observation{}, readHTTPError(resp)
+		return readHTTPError(resp)
 	}
 	rd := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
 		line, err := rd.ReadBytes('\n')
 		if len(line) > 0 {
-			var ev StreamEvent
-			if jerr := json.Unmarshal(line, &ev); jerr != nil {
-				return Observation{}, fmt.Errorf("sandboxd: bad stream event %.200q: %w", line, jerr)
-			}
-			switch ev.Type {
-			case EventObservation:
-				if fn != nil {
-					if err := fn(ev); err != nil {
-						return ev.Observation, err
-					}
-				}
-				return ev.Observation, nil
-			case EventError:
-				return Observation{}, &HTTPError{Status: http.StatusInternalServerError, Detail: ev.Detail}
-			}
-			if fn != nil {
-				if err := fn(ev); err != nil {
-					return Observation{}, err
-				}
+			last, ferr := fn(line)
+			if ferr != nil || last {
+				return ferr
 			}
 		}
 		if err == io.EOF {
-			return Observation{}, fmt.Errorf("sandboxd: the stream ended before the observation: %w", io.ErrUnexpectedEOF)
+			return fmt.Errorf("sandboxd: the stream ended before its last event: %w", io.ErrUnexpectedEOF)
 		}
 		if err != nil {
-			return Observation{}, err
+			return err
 		}
 	}
 }

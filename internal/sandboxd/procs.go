@@ -17,6 +17,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/procs"
+	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
 // Procs is what the server needs of the background processes
@@ -103,17 +104,8 @@ func procID(r *http.Request) (int, error) {
 	return id, nil
 }
 
-type procStartRequest struct {
-	Command string            `json:"command"`
-	Argv    []string          `json:"argv"`
-	Cwd     string            `json:"cwd"`
-	Env     map[string]string `json:"env"`
-	Stdin   bool              `json:"stdin"`
-	Tag     string            `json:"tag"`
-}
-
 func (s *Server) procStart(w http.ResponseWriter, r *http.Request) error {
-	var req procStartRequest
+	var req sandboxapi.ProcessSpec
 	if err := decodeBody(r, maxProcBody, &req); err != nil {
 		return err
 	}
@@ -153,29 +145,10 @@ func (s *Server) procGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// outputChunk is a chunk on the wire: data as a JSON string (chunks end on
-// rune boundaries; bytes that are not UTF-8 arrive as U+FFFD), offset in
-// raw bytes.
-type outputChunk struct {
-	Stream string `json:"stream"`
-	Offset int64  `json:"offset"`
-	Data   string `json:"data"`
-}
-
-type outputResponse struct {
-	Chunks   []outputChunk `json:"chunks"`
-	Next     int64         `json:"next"`
-	Lost     int64         `json:"lost"`
-	EOF      bool          `json:"eof"`
-	Exited   bool          `json:"exited"`
-	ExitCode *int          `json:"exit_code,omitempty"`
-	Signal   string        `json:"signal,omitempty"`
-}
-
-func wireChunks(cs []procs.Chunk) []outputChunk {
-	out := make([]outputChunk, len(cs))
+func wireChunks(cs []procs.Chunk) []sandboxapi.ProcessChunk {
+	out := make([]sandboxapi.ProcessChunk, len(cs))
 	for i, c := range cs {
-		out[i] = outputChunk{Stream: c.Stream.String(), Offset: c.Offset, Data: string(c.Data)}
+		out[i] = sandboxapi.ProcessChunk{Stream: c.Stream.String(), Offset: c.Offset, Data: string(c.Data)}
 	}
 	return out
 }
@@ -217,7 +190,7 @@ func (s *Server) procOutput(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := outputResponse{Chunks: wireChunks(out.Chunks), Next: out.Next, Lost: out.Lost, EOF: out.Done}
+	resp := sandboxapi.ProcessOutput{Chunks: wireChunks(out.Chunks), Next: out.Next, Lost: out.Lost, EOF: out.Done}
 	info := out.Info
 	if !out.Done {
 		if info, err = s.opts.Procs.Get(id); err != nil {
@@ -264,7 +237,7 @@ func (s *Server) procFollow(w http.ResponseWriter, r *http.Request, id int, offs
 			}
 		}
 		if out.Done {
-			return send("exit", exitEvent{ExitCode: out.Info.ExitCode, Signal: out.Info.Signal, Next: out.Next})
+			return send("exit", sandboxapi.ProcessExit{ExitCode: out.Info.ExitCode, Signal: out.Info.Signal, Next: out.Next})
 		}
 		return nil
 	})
@@ -272,12 +245,6 @@ func (s *Server) procFollow(w http.ResponseWriter, r *http.Request, id int, offs
 		_ = es.sendError(err)
 	}
 	return nil
-}
-
-type exitEvent struct {
-	ExitCode *int   `json:"exit_code"`
-	Signal   string `json:"signal,omitempty"`
-	Next     int64  `json:"next"`
 }
 
 func chunksLen(cs []procs.Chunk) int64 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sbx-dev/sbx/internal/procs"
+	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
 type procServer struct {
@@ -132,11 +133,11 @@ func TestProcsHTTPLifecycle(t *testing.T) {
 	if st := p.do(t, "POST", fmt.Sprintf("/sbx/v1/processes/%d/wait", info.ID), "", &w); st != 200 || w.State != procs.Exited || *w.ExitCode != 7 {
 		t.Fatalf("wait: %d %+v", st, w)
 	}
-	var out outputResponse
+	var out sandboxapi.ProcessOutput
 	if st := p.do(t, "GET", fmt.Sprintf("/sbx/v1/processes/%d/output?offset=2", info.ID), "", &out); st != 200 {
 		t.Fatalf("output: %d", st)
 	}
-	if len(out.Chunks) != 2 || out.Chunks[0] != (outputChunk{"stdout", 2, "t\n"}) || out.Chunks[1] != (outputChunk{"stderr", 4, "got hi bar\n"}) ||
+	if len(out.Chunks) != 2 || out.Chunks[0] != (sandboxapi.ProcessChunk{Stream: "stdout", Offset: 2, Data: "t\n"}) || out.Chunks[1] != (sandboxapi.ProcessChunk{Stream: "stderr", Offset: 4, Data: "got hi bar\n"}) ||
 		out.Next != 15 || !out.EOF || !out.Exited || *out.ExitCode != 7 {
 		t.Fatalf("output %+v", out)
 	}
