@@ -398,7 +398,7 @@ func TestSwerexServer(t *testing.T) {
 		}
 		s.raises("swerex.exceptions.SessionDoesNotExistError", "/close_session", map[string]any{"session": "non_existent", "session_type": "bash"})
 		s.session("mynewsession")
-		e = s.raises("swerex.exceptions.SessionExistsError", "/create_session", map[string]any{"session": "mynewsession"})
+		e = s.raises("swerex.exceptions.SessionExistsError", "/create_session", map[string]any{"session": "mynewsession", "session_type": "bash"})
 		if e["message"] != "session mynewsession already exists" {
 			t.Errorf("message %q", e["message"])
 		}
@@ -421,25 +421,25 @@ func TestSwerexServer(t *testing.T) {
 		// /close ends the shells and keeps the names, as upstream.
 		s.ok("/close", nil)
 		s.raises("builtins.RuntimeError", "/run_in_session", action("echo", "session", "shell1"))
-		s.raises("swerex.exceptions.SessionExistsError", "/create_session", map[string]any{"session": "shell1"})
-		s.ok("/close_session", map[string]any{"session": "shell1"})
-		s.ok("/close_session", map[string]any{"session": "shell2"})
+		s.raises("swerex.exceptions.SessionExistsError", "/create_session", map[string]any{"session": "shell1", "session_type": "bash"})
+		s.ok("/close_session", map[string]any{"session": "shell1", "session_type": "bash"})
+		s.ok("/close_session", map[string]any{"session": "shell2", "session_type": "bash"})
 		s.session("shell1")
-		s.ok("/close_session", map[string]any{"session": "shell1"})
+		s.ok("/close_session", map[string]any{"session": "shell1", "session_type": "bash"})
 	})
 
 	t.Run("startup", func(t *testing.T) {
 		s.t = t
 		rc := filepath.Join(t.TempDir(), "rc")
 		os.WriteFile(rc, []byte("echo sourced-it\nexport FROM_RC=yes\n"), 0o644)
-		m := s.ok("/create_session", map[string]any{"session": "rc", "startup_source": []string{rc}})
+		m := s.ok("/create_session", map[string]any{"session": "rc", "session_type": "bash", "startup_source": []string{rc}})
 		if !strings.Contains(m["output"].(string), "sourced-it") {
 			t.Errorf("start-up output %q", m["output"])
 		}
 		if m := s.ok("/run_in_session", action("echo $FROM_RC", "session", "rc")); m["output"] != "yes\n" {
 			t.Errorf("variable from the start-up file: %v", m["output"])
 		}
-		s.ok("/close_session", map[string]any{"session": "rc"})
+		s.ok("/close_session", map[string]any{"session": "rc", "session_type": "bash"})
 	})
 
 	t.Run("upload", func(t *testing.T) {
@@ -500,7 +500,7 @@ func TestSwerexServer(t *testing.T) {
 		if m := s.ok("/run_in_session", action(`printf 'a\377b\n'`, "session", "utf")); m["output"] != `a\xffb`+"\n" {
 			t.Errorf("invalid UTF-8: %q", m["output"])
 		}
-		s.ok("/close_session", map[string]any{"session": "utf"})
+		s.ok("/close_session", map[string]any{"session": "utf", "session_type": "bash"})
 	})
 
 	t.Run("request id replay", func(t *testing.T) {
@@ -518,7 +518,7 @@ func TestSwerexServer(t *testing.T) {
 		if a["output"] != "1\n" || b["output"] != "1\n" || c["output"] != "2\n" {
 			t.Errorf("replay: %v %v %v, want the first reply twice, then a new run", a["output"], b["output"], c["output"])
 		}
-		s.ok("/close_session", map[string]any{"session": "rid"})
+		s.ok("/close_session", map[string]any{"session": "rid", "session_type": "bash"})
 	})
 }
 

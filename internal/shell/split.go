@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/sbx-dev/sbx/internal/bashlex"
 )
 
 // splitCommands splits what an agent typed into the top-level commands that
@@ -31,7 +33,7 @@ func splitForBash(command string) (cmds []string, group bool) {
 	if err != nil || len(f.Stmts) == 0 {
 		return []string{command}, false
 	}
-	if bashlexFails(f) {
+	if bashlex.Fails(f) {
 		// Grouping a single multi-line statement is harmless, so any
 		// newline will do.
 		return []string{command}, strings.Contains(command, "\n")
@@ -67,49 +69,4 @@ func stmtEndLine(st *syntax.Stmt) uint {
 		return st.Semicolon.Line()
 	}
 	return st.End().Line()
-}
-
-// bashlexFails reports whether the input uses a construct that bashlex
-// (what OpenHands splits with) cannot parse. OpenHands then sends the text
-// as one command and every line runs, so agents write multi-line scripts
-// that rely on it; rejecting them would break those agents. The list is
-// bashlex 0.18's: [[ ]], $(( )), $[ ], for (( )), case, select,
-// coproc, time, array assignments, and quoted heredoc delimiters.
-func bashlexFails(f *syntax.File) bool {
-	fails := false
-	syntax.Walk(f, func(n syntax.Node) bool {
-		if fails {
-			return false
-		}
-		switch x := n.(type) {
-		case *syntax.TestClause, *syntax.ArithmExp, *syntax.CaseClause,
-			*syntax.TimeClause, *syntax.CoprocClause, *syntax.CStyleLoop:
-			fails = true
-		case *syntax.ForClause:
-			fails = x.Select
-		case *syntax.Assign:
-			fails = x.Array != nil
-		case *syntax.Redirect:
-			fails = x.Hdoc != nil && quotedWord(x.Word)
-		}
-		return !fails
-	})
-	return fails
-}
-
-func quotedWord(w *syntax.Word) bool {
-	if w == nil {
-		return false
-	}
-	for _, p := range w.Parts {
-		switch x := p.(type) {
-		case *syntax.SglQuoted, *syntax.DblQuoted:
-			return true
-		case *syntax.Lit:
-			if strings.Contains(x.Value, "\\") {
-				return true
-			}
-		}
-	}
-	return false
 }

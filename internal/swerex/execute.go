@@ -58,7 +58,10 @@ func parseCommand(body []byte) (command, error) {
 	case []any:
 		c.list = o.strList("command")
 	default:
-		o.fail("command", "string_type", "Input should be a valid string", v)
+		// str | list[str]: pydantic reports each member of the union.
+		o.errs = append(o.errs,
+			fieldError{Type: "string_type", Loc: []any{"body", "command", "str"}, Msg: "Input should be a valid string", Input: sanitize(v)},
+			fieldError{Type: "list_type", Loc: []any{"body", "command", "list[str]"}, Msg: "Input should be a valid list", Input: sanitize(v)})
 	}
 	c.timeout = o.optFloat("timeout")
 	c.shell = o.bool("shell", false)

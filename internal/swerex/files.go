@@ -1,6 +1,7 @@
 package swerex
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/sbx-dev/sbx/internal/transfer"
@@ -98,6 +100,8 @@ func decoderFor(codec, mode string) (func([]byte) (string, error), error) {
 				return utf8.RuneError, 1
 			})
 		}, nil
+	case "utf-16", "utf16", "utf-16-le", "utf-16le", "utf-16-be", "utf-16be":
+		return func(b []byte) (string, error) { return decodeUTF16(b, norm, mode) }, nil
 	case "latin-1", "latin1", "iso-8859-1", "iso8859-1", "8859", "cp819", "l1", "latin":
 		return func(b []byte) (string, error) {
 			var sb strings.Builder
@@ -157,8 +161,8 @@ func (s *Server) writeFile(_ context.Context, _ *http.Request, body []byte) (any
 		return nil, err
 	}
 	full := s.abs(p)
-	if err := os.MkdirAll(filepath.Dir(full), 0o777); err != nil {
-		return nil, osError(err, filepath.Dir(p))
+	if err := mkdirParents(full, p); err != nil {
+		return nil, err
 	}
 	if err := writeAtomic(full, []byte(content)); err != nil {
 		return nil, osError(err, p)
@@ -304,8 +308,8 @@ func (s *Server) upload(ctx context.Context, r *http.Request, _ []byte) (any, er
 		return nil, &validationError{missing}
 	}
 	dest := s.abs(*target)
-	if err := os.MkdirAll(filepath.Dir(dest), 0o777); err != nil {
-		return nil, osError(err, filepath.Dir(*target))
+	if err := mkdirParents(dest, *target); err != nil {
+		return nil, err
 	}
 	if unzip {
 		if err := os.MkdirAll(dest, 0o777); err != nil {
@@ -316,6 +320,9 @@ func (s *Server) upload(ctx context.Context, r *http.Request, _ []byte) (any, er
 			return nil, err
 		}
 		if err := transfer.Extract(ctx, spool, fi.Size(), dest, transfer.Options{}); err != nil {
+			if errors.Is(err, zip.ErrFormat) {
+				return nil, exc("zipfile.BadZipFile", "File is not a zip file")
+			}
 			return nil, exc("zipfile.BadZipFile", err.Error())
 		}
 		return struct{}{}, nil
@@ -383,4 +390,55 @@ func decodeBytes(b []byte) string {
 		b = b[n:]
 	}
 	return sb.String()
+}
+
+// mkdirParents is Path(p).parent.mkdir(parents=True, exist_ok=True), with
+// Python's errors: a parent that exists and is not a directory is
+// FileExistsError on it.
+func mkdirParents(full, p string) error {
+	parent := filepath.Dir(full)
+	if fi, err := os.Stat(parent); err == nil {
+		if fi.IsDir() {
+			return nil
+		}
+		return osError(syscall.EEXIST, filepath.Dir(p))
+	}
+	if err := os.MkdirAll(parent, 0o777); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return osError(pe.Err, pe.Path)
+		}
+		return osError(err, filepath.Dir(p))
+	}
+	return nil
+}
+
+// decodeUTF16 is Python's utf-16 codecs: "utf-16" reads a byte order mark
+// (little-endian without one), the -le and -be forms take none.
+func decodeUTF16(b []byte, codec, mode string) (string, error) {
+	big := strings.Contains(codec, "be")
+	name := "utf-16-le"
+	if big {
+		name = "utf-16-be"
+	}
+	if codec == "utf-16" || codec == "utf16" {
+		switch {
+		case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+			b = b[2:]
+		case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+			b, big, name = b[2:], true, "utf-16-be"
+		}
+	}
+	if len(b)%2 == 1 && mode == "strict" {
+		return "", exc("builtins.UnicodeDecodeError", fmt.Sprintf("'%s' codec can't decode byte 0x%02x in position %d: truncated data", name, b[len(b)-1], len(b)-1))
+	}
+	units := make([]uint16, 0, len(b)/2)
+	for i := 0; i+1 < len(b); i += 2 {
+		if big {
+			units = append(units, uint16(b[i])<<8|uint16(b[i+1]))
+		} else {
+			units = append(units, uint16(b[i+1])<<8|uint16(b[i]))
+		}
+	}
+	return string(utf16.Decode(units)), nil
 }

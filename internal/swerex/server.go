@@ -182,6 +182,11 @@ func (s *Server) serve(routes map[string]route, r *http.Request) *recorded {
 			return jsonReply(http.StatusBadRequest, detail("reading request body: "+err.Error()))
 		}
 		body = b
+		if rt.method == http.MethodPost && r.URL.Path != "/close" && !jsonBody(r.Header.Get("Content-Type")) {
+			// FastAPI hands a body of another type to the model as text.
+			return jsonReply(http.StatusUnprocessableEntity, map[string]any{"detail": []fieldError{{Type: "model_attributes_type",
+				Loc: []any{"body"}, Msg: "Input should be a valid dictionary or object to extract fields from", Input: decodeBytes(b)}}})
+		}
 	}
 	start := time.Now()
 	v, err := rt.h(r.Context(), r, body)

@@ -36,9 +36,11 @@ func (s *Server) createSession(ctx context.Context, _ *http.Request, body []byte
 	if err != nil {
 		return nil, err
 	}
+	if _, err := o.tagged("session_type", "bash"); err != nil {
+		return nil, err
+	}
 	src := o.strList("startup_source")
 	name := o.str("session", "default", false)
-	o.literal("session_type", "bash", "bash")
 	timeout := o.float("startup_timeout", 1.0)
 	if err := o.err(); err != nil {
 		return nil, err
@@ -95,18 +97,10 @@ func (s *Server) runInSession(ctx context.Context, _ *http.Request, body []byte)
 	if err != nil {
 		return nil, err
 	}
-	kind, _ := o.m["action_type"].(string)
-	switch {
-	case o.m["action_type"] == nil:
-		return nil, &validationError{[]fieldError{{Type: "union_tag_not_found", Loc: []any{"body"},
-			Msg: "Unable to extract tag using discriminator 'action_type'", Input: o.input(),
-			Ctx: map[string]any{"discriminator": "'action_type'"}}}}
-	case kind != "bash" && kind != "bash_interrupt":
-		return nil, &validationError{[]fieldError{{Type: "union_tag_invalid", Loc: []any{"body"},
-			Msg:   "Input tag " + pyrepr.Str(kind) + " found using 'action_type' does not match any of the expected tags: 'bash', 'bash_interrupt'",
-			Input: o.input(), Ctx: map[string]any{"discriminator": "'action_type'", "tag": kind, "expected_tags": "'bash', 'bash_interrupt'"}}}}
+	kind, err := o.tagged("action_type", "bash", "bash_interrupt")
+	if err != nil {
+		return nil, err
 	}
-	o.loc = append(o.loc, kind)
 	name := o.str("session", "default", false)
 	if kind == "bash_interrupt" {
 		in := session.Interrupt{Timeout: o.float("timeout", 0.2), NRetry: o.int("n_retry", 3), Expect: o.strList("expect")}
@@ -155,8 +149,10 @@ func (s *Server) closeSession(ctx context.Context, _ *http.Request, body []byte)
 	if err != nil {
 		return nil, err
 	}
+	if _, err := o.tagged("session_type", "bash"); err != nil {
+		return nil, err
+	}
 	name := o.str("session", "default", false)
-	o.literal("session_type", "bash", "bash")
 	if err := o.err(); err != nil {
 		return nil, err
 	}

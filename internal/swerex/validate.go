@@ -3,8 +3,10 @@ package swerex
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"mime"
 	"strconv"
 	"strings"
 )
@@ -50,13 +52,14 @@ func decodeObject(body []byte, loc ...any) (*object, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
-		pos := 0
-		if se, ok := err.(*json.SyntaxError); ok {
-			pos = int(se.Offset)
-		}
+	err := dec.Decode(&v)
+	if err == nil && dec.More() {
+		err = errExtraData
+	}
+	if err != nil {
+		pos, msg := pythonJSONError(body, dec, err)
 		return nil, &validationError{[]fieldError{{Type: "json_invalid", Loc: []any{"body", pos}, Msg: "JSON decode error",
-			Input: map[string]any{}, Ctx: map[string]any{"error": err.Error()}}}}
+			Input: map[string]any{}, Ctx: map[string]any{"error": msg}}}}
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -271,5 +274,86 @@ func (o *object) literal(key, def string, allowed ...string) string {
 		want = strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
 	}
 	o.fail(key, "literal_error", "Input should be "+want, v)
+	o.errs[len(o.errs)-1].Ctx = map[string]any{"expected": want}
 	return def
+}
+
+var errExtraData = errors.New("extra data")
+
+// pythonJSONError words a decoding failure as Python's json module does
+// (FastAPI passes its message and position on): the position of the
+// offending character and what was expected there.
+func pythonJSONError(body []byte, dec *json.Decoder, err error) (int, string) {
+	if errors.Is(err, errExtraData) {
+		return int(dec.InputOffset()) + countSpace(body[dec.InputOffset():]), "Extra data"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		pos := int(se.Offset) - 1
+		switch m := se.Error(); {
+		case strings.Contains(m, "looking for beginning of object key string"):
+			return pos, "Expecting property name enclosed in double quotes"
+		case strings.Contains(m, "after object key:value pair"):
+			return pos, "Expecting ',' delimiter"
+		case strings.Contains(m, "after object key"):
+			return pos, "Expecting ':' delimiter"
+		case strings.Contains(m, "after array element"):
+			return pos, "Expecting ',' delimiter"
+		case strings.Contains(m, "in string"):
+			return pos, "Invalid control character at"
+		default:
+			return pos, "Expecting value"
+		}
+	}
+	// The text ended early: Python points at its end.
+	return len(body), "Expecting value"
+}
+
+func countSpace(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == ' ' || b[n] == '\t' || b[n] == '\n' || b[n] == '\r') {
+		n++
+	}
+	return n
+}
+
+// jsonBody reports whether FastAPI reads the body as JSON: without a
+// Content-Type, or with a JSON one. Any other type arrives as text, which
+// is not a model.
+func jsonBody(contentType string) bool {
+	if contentType == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// tagged reads the discriminator of a union body ("action_type" of
+// Action, "session_type" of the session requests) as pydantic does, and
+// puts the tag into the location of later errors.
+func (o *object) tagged(key string, tags ...string) (string, error) {
+	quoted := make([]string, len(tags))
+	for i, t := range tags {
+		quoted[i] = "'" + t + "'"
+	}
+	v, ok := o.m[key]
+	if !ok || v == nil {
+		return "", &validationError{[]fieldError{{Type: "union_tag_not_found", Loc: []any{"body"},
+			Msg: "Unable to extract tag using discriminator '" + key + "'", Input: o.input(),
+			Ctx: map[string]any{"discriminator": "'" + key + "'"}}}}
+	}
+	tag, _ := v.(string)
+	for _, t := range tags {
+		if tag == t {
+			o.loc = append(o.loc, tag)
+			return tag, nil
+		}
+	}
+	exp := strings.Join(quoted, ", ")
+	return "", &validationError{[]fieldError{{Type: "union_tag_invalid", Loc: []any{"body"},
+		Msg:   "Input tag '" + fmt.Sprint(v) + "' found using '" + key + "' does not match any of the expected tags: " + exp,
+		Input: o.input(), Ctx: map[string]any{"discriminator": "'" + key + "'", "tag": fmt.Sprint(v), "expected_tags": exp}}}}
 }

@@ -31,6 +31,10 @@ import (
 // not one of the caller's patterns, ended a wait.
 const PromptPattern = "SHELLPS1PREFIX"
 
+// fallbackMarker is the expect_string of a command bashlex cannot parse:
+// upstream waits for this end marker of its own then.
+const fallbackMarker = "UNIQUESTRING29234"
+
 // maxBuffered bounds what a session keeps of output nobody has asked for
 // yet (pexpect keeps all of it); beyond it the oldest bytes are dropped.
 const maxBuffered = 64 << 20
@@ -248,7 +252,10 @@ func (s *Session) runNormal(ctx context.Context, a Action, pats []*regexp.Regexp
 	if err := checkSyntax(ctx, s.start, s.bash, s.env, a.Command); err != nil {
 		return Observation{}, err
 	}
-	typed := prepare(a.Command)
+	typed, fallback := prepare(a.Command)
+	if fallback {
+		pats = nil
+	}
 	if err := s.send(typed + "\n"); err != nil {
 		return Observation{}, err
 	}
@@ -257,6 +264,9 @@ func (s *Session) runNormal(ctx context.Context, a Action, pats []*regexp.Regexp
 		return Observation{}, s.commandTimeout(err, a.Timeout, pyStrip(a.Command))
 	}
 	obs := Observation{Output: s.clean(m.before), ExpectString: m.pattern}
+	if fallback {
+		obs.ExpectString = fallbackMarker
+	}
 	if a.Check == "ignore" {
 		return obs, nil
 	}

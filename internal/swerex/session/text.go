@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/sbx-dev/sbx/internal/bashlex"
 )
 
 // prepare turns what the agent sent into the line typed into bash, so
@@ -16,19 +18,25 @@ import (
 // several lines as one { …; } group, which bash reads whole before it
 // runs any of it and so prompts once. Upstream joins bashlex's top-level
 // pieces with " ; " for the same end.
-func prepare(command string) string {
+//
+// fallback reports upstream's other path: where bashlex fails, SWE-ReX
+// types the text as is, waits for an end marker of its own instead of the
+// prompt (ignoring the caller's expect patterns) and reports that marker
+// as expect_string.
+func prepare(command string) (typed string, fallback bool) {
 	c := pyStrip(command)
 	if c == "" || allComments(c) {
-		return ""
-	}
-	if !strings.Contains(c, "\n") {
-		return c
+		return "", false
 	}
 	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(c), "")
-	if err == nil && len(f.Stmts) == 0 {
-		return ""
+	fallback = err != nil || bashlex.Fails(f)
+	if !strings.Contains(c, "\n") {
+		return c, fallback
 	}
-	return "{ " + c + "\n}"
+	if err == nil && len(f.Stmts) == 0 {
+		return "", false
+	}
+	return "{ " + c + "\n}", fallback
 }
 
 func allComments(c string) bool {
