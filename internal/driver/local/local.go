@@ -146,6 +146,13 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if err := checkID(id); err != nil {
 		return driver.Sandbox{}, err
 	}
+	if spec.SWEReX != nil {
+		// It would need a second host port chosen and handed over as the
+		// first one is (SBX_LISTEN_FD), and its token kept in the state
+		// file; not done yet.
+		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented,
+			"RUNTIME=local cannot serve SWE-ReX (sbx run --protocol swerex) yet; use RUNTIME=docker, or run `sandboxd swerex --auth-token TOKEN` yourself")
+	}
 	name, uid, err := currentUser()
 	if err != nil {
 		return driver.Sandbox{}, err

@@ -112,6 +112,19 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
+// SWE-ReX is not served yet: asked for, Create says so before anything
+// is made.
+func TestSWEReXRefused(t *testing.T) {
+	d := newDriver(t, "")
+	_, err := d.Create(context.Background(), driver.Spec{ID: "swx-" + ids.New(4), SWEReX: &driver.SWEReX{Token: "t"}})
+	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "SWE-ReX") {
+		t.Fatalf("Create with SWEReX: %v, want ErrNotImplemented", err)
+	}
+	if l, err := d.List(context.Background(), nil); err != nil || len(l) != 0 {
+		t.Errorf("left behind: %v, %v", l, err)
+	}
+}
+
 func mustCreate(t *testing.T, d *Driver, spec driver.Spec) driver.Sandbox {
 	t.Helper()
 	t.Cleanup(func() {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sbx-dev/sbx"
+)
+
+func TestParseRunProtocol(t *testing.T) {
+	a := &app{getenv: func(string) string { return "" }}
+	o, err := a.parseRun(nil)
+	if err != nil || o.Protocol != protocolOpenHands || o.Detach {
+		t.Errorf("default: %+v, %v", o, err)
+	}
+	o, err = a.parseRun([]string{"--protocol", "openhands", "--", "true"})
+	if err != nil || o.Protocol != protocolOpenHands || strings.Join(o.Command, " ") != "true" {
+		t.Errorf("--protocol openhands: %+v, %v", o, err)
+	}
+	// swerex implies -d: SWE-agent drives the sandbox from its own process.
+	o, err = a.parseRun([]string{"--protocol=swerex", "--name", "s1", "--json"})
+	if err != nil || o.Protocol != protocolSWEReX || !o.Detach || !o.JSON || o.Name != "s1" {
+		t.Errorf("--protocol=swerex: %+v, %v", o, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--protocol", "ssh"}, `--protocol "ssh": want one of openhands, swerex`},
+		{[]string{"--protocol", ""}, `want one of openhands, swerex`},
+		{[]string{"--protocol", "SWEREX"}, `want one of openhands, swerex`},
+		{[]string{"--protocol", "swerex", "--rm"}, "cannot be combined with --rm"},
+		{[]string{"--protocol", "swerex", "--", "ls"}, "takes no command"},
+		{[]string{"--json", "--", "ls"}, "--json describes a detached sandbox"},
+		{[]string{"--protocol"}, "needs an argument"},
+	} {
+		_, err := a.parseRun(tc.args)
+		var ue *usageError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// What --protocol swerex prints is what SWE-agent's remote deployment
+// takes (RemoteDeploymentConfig: host with its scheme, port, auth_token).
+func TestWriteSWEReX(t *testing.T) {
+	var b strings.Builder
+	writeSWEReX(&b, "s1", &sbx.SWEReXEndpoint{URL: "http://127.0.0.1:32768", Host: "127.0.0.1", Port: 32768, Token: "1d87776a-1ab2-422e-bd80-fc34d810633f"})
+	for _, want := range []string{
+		"host:    http://127.0.0.1\n", "port:    32768\n", "token:   1d87776a-1ab2-422e-bd80-fc34d810633f\n",
+		"sweagent run --env.deployment.type=remote --env.deployment.host=http://127.0.0.1 --env.deployment.port=32768 --env.deployment.auth_token=1d87776a-1ab2-422e-bd80-fc34d810633f ...\n",
+		"sbx rm s1",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+	if got := swerexHost(sbx.SWEReXEndpoint{Host: "::1"}); got != "http://[::1]" {
+		t.Errorf("IPv6 host = %q", got)
+	}
+}
+
+// `sbx run --protocol swerex` leaves a sandbox running with SWE-ReX's port
+// published on 127.0.0.1 and prints what SWE-agent needs; ls shows the
+// port; the sandbox is an ordinary one for sbx exec.
+func TestRunProtocolSWEReX(t *testing.T) {
+	needDocker(t)
+	t.Parallel()
+	e := baseEnv()
+	id := sandboxName(t, e)
+	r := mustSbx(t, e, "run", "--protocol", "swerex", "--name", id, "--no-app-ports", "--json")
+	var got sandboxJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("run --json: %v\n%s", err, r.stdout)
+	}
+	s := got.SWEReX
+	if got.ID != id || s == nil || s.Host != "127.0.0.1" || s.Port <= 0 || len(s.Token) != 36 ||
+		s.URL != "http://127.0.0.1:"+strconv.Itoa(s.Port) {
+		t.Fatalf("run --protocol swerex --json: %+v %+v", got, s)
+	}
+	// A listing knows the port, not the token.
+	var ls []sandboxJSON
+	if err := json.Unmarshal([]byte(mustSbx(t, e, "ls", "--json").stdout), &ls); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ls, func(j sandboxJSON) bool { return j.ID == id })
+	if i < 0 || ls[i].SWEReX == nil || ls[i].SWEReX.Port != s.Port || ls[i].SWEReX.Token != "" {
+		t.Errorf("ls --json: %+v", ls)
+	}
+	if out := mustSbx(t, e, "ls").stdout; !strings.Contains(out, "SWEREX") || !strings.Contains(out, s.URL) {
+		t.Errorf("ls:\n%s", out)
+	}
+	if r := mustSbx(t, e, "exec", id, "--", "echo hi"); r.stdout != "hi\n" {
+		t.Errorf("exec: %s", r)
+	}
+
+	// Without --json: the SWE-agent command line.
+	id2 := sandboxName(t, e)
+	r = mustSbx(t, e, "run", "--protocol", "swerex", "--name", id2, "--no-app-ports")
+	if !strings.Contains(r.stdout, "sweagent run --env.deployment.type=remote --env.deployment.host=http://127.0.0.1 --env.deployment.port=") ||
+		!strings.Contains(r.stdout, "sandbox: "+id2+"\n") {
+		t.Errorf("run --protocol swerex: %s", r)
+	}
+}
+
+// The local runtime says it cannot, before starting anything.
+func TestRunProtocolSWEReXLocal(t *testing.T) {
+	e := baseEnv("RUNTIME=local", "XDG_STATE_HOME="+t.TempDir(), "WORKSPACE_BASE="+t.TempDir())
+	r := sbxCmd(t, e, "run", "--protocol", "swerex")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot serve SWE-ReX") {
+		t.Errorf("RUNTIME=local run --protocol swerex: %s", r)
+	}
+}
