@@ -33,12 +33,19 @@ import (
 	"github.com/sbx-dev/sbx/internal/reaper"
 	"github.com/sbx-dev/sbx/internal/sandboxd"
 	"github.com/sbx-dev/sbx/internal/shell"
+	"github.com/sbx-dev/sbx/internal/swerex"
 	"github.com/sbx-dev/sbx/internal/transfer"
 	"github.com/sbx-dev/sbx/internal/userinit"
 	"github.com/sbx-dev/sbx/internal/version"
 )
 
 func main() {
+	if filepath.Base(os.Args[0]) == "swerex-remote" {
+		os.Exit(runSwerex(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "swerex" {
+		os.Exit(runSwerex(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
@@ -223,6 +230,18 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 		hs.Close()
 		return err
 	}
+	if addr := os.Getenv(envSwerexAddr); addr != "" {
+		stopSwerex, err := startSwerexBeside(addr, os.Getenv(envSwerexToken), swerex.Config{
+			Logger: log.With("component", "swerex"), Starter: r, Env: claimed.Apply(shellCfg.Env),
+			Dir: cfg.WorkDir, Credential: u.credential,
+		})
+		if err != nil {
+			srv.Close()
+			hs.Close()
+			return err
+		}
+		defer stopSwerex()
+	}
 	log.Info("sandboxd ready", "working_dir", cfg.WorkDir, "user", u.name, "uid", u.uid,
 		"user_setup", userTook.Round(time.Microsecond), "shell_start", shellTook.Round(time.Microsecond))
 
@@ -344,7 +363,7 @@ func prepareUser(ctx context.Context, cfg launch.Launch, r *reaper.Reaper, log *
 // shellEnv is the agent shell's environment: sandboxd's own, minus its
 // secrets, with the account variables of the user the shell runs as.
 func shellEnv(base []string, u sandboxUser) []string {
-	drop := map[string]bool{"SESSION_API_KEY": true, launch.EnvPoolSecret: true, launch.EnvListenFD: true, launch.EnvStateDir: true, launch.EnvURLFile: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
+	drop := map[string]bool{"SESSION_API_KEY": true, launch.EnvPoolSecret: true, launch.EnvListenFD: true, launch.EnvStateDir: true, launch.EnvURLFile: true, envSwerexAddr: true, envSwerexToken: true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true, "MAIL": true, "PS1": true, "PROMPT_COMMAND": true}
 	env := make([]string, 0, len(base)+6)
 	hasLang, hasTerm := false, false
 	for _, kv := range base {
