@@ -1,14 +1,25 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx"
+	"github.com/sbx-dev/sbx/internal/ids"
 )
 
 func TestParseRunProtocol(t *testing.T) {
@@ -114,5 +125,98 @@ func TestRunProtocolSWEReXLocal(t *testing.T) {
 	r := sbxCmd(t, e, "run", "--protocol", "swerex")
 	if r.code == 0 || !strings.Contains(r.stderr, "cannot serve SWE-ReX") {
 		t.Errorf("RUNTIME=local run --protocol swerex: %s", r)
+	}
+}
+
+// An image from `sbx image build` serves SWE-ReX when started as SWE-ReX's
+// DockerDeployment starts one (python_standalone_dir null):
+// docker run -p PORT:8000 IMAGE /bin/sh -c 'swerex-remote --auth-token T
+// || …pipx fallback…', with no --entrypoint and no PATH of its own.
+func TestImageBuildServesSWEReXDeployment(t *testing.T) {
+	needDocker(t)
+	t.Parallel()
+	e := baseEnv()
+	tag := "sbx-test-swerex:" + ids.New(4)
+	r := mustSbx(t, e, "image", "build", "--base", testImage, "--tag", tag)
+	ref := strings.TrimSpace(r.stdout)
+	c, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ins, err := c.ImageInspect(ctx, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Only what this test made: the image if it was built here, else
+		// its own tag.
+		what := tag
+		if !strings.Contains(r.stderr, "is up to date") {
+			what = ins.ID
+		}
+		_, _ = c.ImageRemove(context.Background(), what, client.ImageRemoveOptions{Force: true})
+	})
+	if ref != tag {
+		t.Logf("image build printed %q", ref)
+	}
+	token := ids.UUID()
+	np := network.MustParsePort("8000/tcp")
+	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: tag, Labels: map[string]string{"sbx.test": "1"},
+			Cmd:          []string{"/bin/sh", "-c", "swerex-remote --auth-token " + token + " || exit 97"},
+			ExposedPorts: network.PortSet{np: struct{}{}}},
+		HostConfig: &container.HostConfig{PortBindings: network.PortMap{np: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = c.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true})
+	})
+	if _, err := c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ci, err := c.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	binds := ci.Container.NetworkSettings.Ports[np]
+	if len(binds) == 0 {
+		t.Fatalf("8000/tcp not published: %v", ci.Container.NetworkSettings.Ports)
+	}
+	base := "http://127.0.0.1:" + binds[0].HostPort
+	get := func(key string) (int, string, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/is_alive", nil)
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	var code int
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if code, body, err = get(token); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || code != http.StatusOK || !strings.Contains(body, `"is_alive":true`) {
+		var logs strings.Builder
+		if rc, lerr := c.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}); lerr == nil {
+			_, _ = stdcopy.StdCopy(&logs, &logs, rc)
+			rc.Close()
+		}
+		t.Fatalf("GET /is_alive with the token: %d %q, %v; container output:\n%s", code, body, err, logs.String())
+	}
+	if code, body, err := get(""); err != nil || code != http.StatusForbidden {
+		t.Errorf("GET /is_alive without the token: %d %q, %v; want 403", code, body, err)
 	}
 }

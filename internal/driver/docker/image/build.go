@@ -381,11 +381,15 @@ func mergeTags(have, want []string) []string {
 func dockerfile(baseID, extraDeps string, labels map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "FROM %s\n", baseID)
-	fmt.Fprintf(&b, "ENTRYPOINT %s\n", jsonArray(driver.SandboxdPath))
-	// For `docker run IMAGE` by hand; the drivers give their own command.
+	// No entrypoint (the base's is reset): SWE-ReX's DockerDeployment
+	// runs `docker run IMAGE /bin/sh -c 'swerex-remote …'` without
+	// --entrypoint, which an entrypoint would turn into arguments of its
+	// own. The drivers set sandboxd as the entrypoint themselves; CMD is
+	// for `docker run IMAGE` by hand.
+	b.WriteString("ENTRYPOINT []\n")
 	cmd := launch.Default()
 	cmd.Port, cmd.WorkDir = 8000, "/workspace"
-	fmt.Fprintf(&b, "CMD %s\n", jsonArray(cmd.Argv()...))
+	fmt.Fprintf(&b, "CMD %s\n", jsonArray(append([]string{driver.SandboxdPath}, cmd.Argv()...)...))
 	// The directory's content, a symbolic link, is copied as it is (the
 	// classic builder keeps links inside a copied directory), which needs
 	// no shell or ln in the image.

@@ -37,8 +37,8 @@ func TestDockerfile(t *testing.T) {
 		"a.kind":    "runtime",
 	})
 	want := `FROM sha256:abc
-ENTRYPOINT ["/opt/sbx/sandboxd"]
-CMD ["8000","--working-dir","/workspace"]
+ENTRYPOINT []
+CMD ["/opt/sbx/sandboxd","8000","--working-dir","/workspace"]
 COPY links/ /usr/local/bin/
 COPY sandboxd /opt/sbx/sandboxd
 RUN ["/bin/sh","-c","apt-get install -y ruby &&\n echo \"done\" $HOME"]
@@ -176,8 +176,8 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Config.Entrypoint, []string{driver.SandboxdPath}) ||
-		!slices.Equal(res.Config.Cmd, []string{"8000", "--working-dir", "/workspace"}) {
+	if len(res.Config.Entrypoint) != 0 ||
+		!slices.Equal(res.Config.Cmd, []string{driver.SandboxdPath, "8000", "--working-dir", "/workspace"}) {
 		t.Errorf("entrypoint %q cmd %q", res.Config.Entrypoint, res.Config.Cmd)
 	}
 	data, hdr := fileInImage(t, cli, img.ID, driver.SandboxdPath)
