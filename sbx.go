@@ -237,8 +237,8 @@ type CreateOptions struct {
 	NoAppPorts bool
 	// SWEReX also serves SWE-ReX's protocol (what SWE-agent's `remote`
 	// deployment talks), with a random token, on a port published like
-	// the others; Sandbox.SWEReX says where. Drivers without it (local)
-	// refuse it with ErrNotSupported.
+	// the others; Sandbox.SWEReX says where. A driver without the
+	// "swerex" capability refuses it with ErrNotSupported.
 	SWEReX bool
 	// Resources override docker_runtime_kwargs limits when non-zero.
 	CPUs        float64

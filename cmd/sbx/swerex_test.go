@@ -119,12 +119,28 @@ func TestRunProtocolSWEReX(t *testing.T) {
 	}
 }
 
-// The local runtime says it cannot, before starting anything.
-func TestRunProtocolSWEReXLocal(t *testing.T) {
-	e := baseEnv("RUNTIME=local", "XDG_STATE_HOME="+t.TempDir(), "WORKSPACE_BASE="+t.TempDir())
-	r := sbxCmd(t, e, "run", "--protocol", "swerex")
-	if r.code == 0 || !strings.Contains(r.stderr, "cannot serve SWE-ReX") {
-		t.Errorf("RUNTIME=local run --protocol swerex: %s", r)
+// The local runtime serves SWE-ReX too, on a loopback port.
+func TestLocalRunProtocolSWEReX(t *testing.T) {
+	e := localEnv(t)
+	t.Parallel()
+	id := sandboxName(t, e)
+	var got sandboxJSON
+	r := mustSbx(t, e, "run", "--protocol", "swerex", "--name", id, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("run --json: %v\n%s", err, r.stdout)
+	}
+	if got.SWEReX == nil || got.SWEReX.Host != "127.0.0.1" || got.SWEReX.Port <= 0 || got.SWEReX.Token == "" {
+		t.Fatalf("local run --protocol swerex --json: %+v", got.SWEReX)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, got.SWEReX.URL+"/is_alive", nil)
+	req.Header.Set("X-API-Key", got.SWEReX.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /is_alive: %d", resp.StatusCode)
 	}
 }
 

@@ -125,6 +125,10 @@ func defaultStateDir() (string, error) {
 }
 
 // Traits implements driver.TraitsReporter: a local sandbox is the host.
+// ServesSWEReX implements driver.SWEReXServer: sandboxd's SWE-ReX
+// listener on a free loopback port, its token in the state file.
+func (d *Driver) ServesSWEReX() {}
+
 func (d *Driver) Traits() driver.Traits { return driver.Traits{HostFilesystem: true} }
 
 // StateDir is where the driver keeps its sandboxes' records.
@@ -147,11 +151,13 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 		return driver.Sandbox{}, err
 	}
 	if spec.SWEReX != nil {
-		// It would need a second host port chosen and handed over as the
-		// first one is (SBX_LISTEN_FD), and its token kept in the state
-		// file; not done yet.
-		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented,
-			"RUNTIME=local cannot serve SWE-ReX (sbx run --protocol swerex) yet; use RUNTIME=docker, or run `sandboxd swerex --auth-token TOKEN` yourself")
+		// A copy: the token picked here is the sandbox's, kept in its
+		// state file (0600), not the caller's.
+		x := *spec.SWEReX
+		if x.Token == "" {
+			x.Token = ids.UUID()
+		}
+		spec.SWEReX = &x
 	}
 	name, uid, err := currentUser()
 	if err != nil {
@@ -331,6 +337,9 @@ func (d *Driver) sandbox(st state, s driver.State) driver.Sandbox {
 	}
 	if s == driver.StateRunning || s == driver.StatePaused {
 		sb.Endpoint = driver.Endpoint{URL: endpointURL(st.Port), Token: st.Token}
+		if st.Spec.SWEReX != nil && st.SWEReXPort != 0 {
+			sb.SWEReX = driver.Endpoint{URL: endpointURL(st.SWEReXPort), Token: st.Spec.SWEReX.Token}
+		}
 	}
 	return sb
 }
