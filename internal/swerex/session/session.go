@@ -90,6 +90,10 @@ type Session struct {
 	scanFrom int    // where the next prompt search in buf may start
 	notify   chan struct{}
 	closed   bool
+
+	// pending: start-up timed out and its prompt has not been seen yet.
+	// Only the request holding lock touches it.
+	pending bool
 }
 
 // Start spawns bash, sources cfg.StartupSource and sets the prompt. The
@@ -157,6 +161,9 @@ func Start(ctx context.Context, cfg Config) (*Session, string, error) {
 	}
 	m, err := s.expect(ctx, nil, true, timeout)
 	if err != nil {
+		// The session stays registered (upstream's too): its first
+		// request must not take the late start-up prompt for its own.
+		s.pending = true
 		return s, "", err
 	}
 	return s, s.clean(m.before), nil
@@ -193,6 +200,12 @@ func (s *Session) acquire(ctx context.Context) error {
 	if closed {
 		<-s.lock
 		return errorf(KindNotInitialized, "shell not initialized")
+	}
+	if s.pending {
+		// A slow ~/.bashrc: wait for the start-up prompt first, a while.
+		if _, err := s.expect(ctx, nil, true, 30*time.Second); err == nil {
+			s.pending = false
+		}
 	}
 	return nil
 }

@@ -161,3 +161,21 @@ func TestExpectPatternWins(t *testing.T) {
 		t.Errorf("%+v", obs)
 	}
 }
+
+// A start-up slower than startup_timeout fails as upstream's, and the
+// session's first command is still answered with its own output, not the
+// late start-up prompt.
+func TestSlowStartupThenRun(t *testing.T) {
+	rc := t.TempDir() + "/rc"
+	os.WriteFile(rc, []byte("sleep 0.5; echo from-rc\n"), 0o644)
+	s, _, err := Start(context.Background(), Config{Env: os.Environ(), Dir: t.TempDir(), Starter: testReaper,
+		StartupSource: []string{rc}, StartupTimeout: 50 * time.Millisecond})
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindExpectTimeout {
+		t.Fatalf("start: %v, want a start-up timeout", err)
+	}
+	defer s.Close()
+	if obs := run(t, s, Action{Command: "echo mine"}); obs.Output != "mine\n" {
+		t.Errorf("first command after a slow start: %q", obs.Output)
+	}
+}
