@@ -73,7 +73,7 @@ func parseCommand(body []byte) (command, error) {
 		for k, val := range m {
 			s, isStr := val.(string)
 			if !isStr {
-				o.errs = append(o.errs, fieldError{Type: "string_type", Loc: []any{"body", "env", k}, Msg: "Input should be a valid string", Input: val})
+				o.errs = append(o.errs, fieldError{Type: "string_type", Loc: []any{"body", "env", k}, Msg: "Input should be a valid string", Input: sanitize(val)})
 			}
 			c.env[k] = s
 		}

@@ -99,12 +99,12 @@ func (s *Server) runInSession(ctx context.Context, _ *http.Request, body []byte)
 	switch {
 	case o.m["action_type"] == nil:
 		return nil, &validationError{[]fieldError{{Type: "union_tag_not_found", Loc: []any{"body"},
-			Msg: "Unable to extract tag using discriminator 'action_type'", Input: o.m,
+			Msg: "Unable to extract tag using discriminator 'action_type'", Input: o.input(),
 			Ctx: map[string]any{"discriminator": "'action_type'"}}}}
 	case kind != "bash" && kind != "bash_interrupt":
 		return nil, &validationError{[]fieldError{{Type: "union_tag_invalid", Loc: []any{"body"},
 			Msg:   "Input tag " + pyrepr.Str(kind) + " found using 'action_type' does not match any of the expected tags: 'bash', 'bash_interrupt'",
-			Input: o.m, Ctx: map[string]any{"discriminator": "'action_type'", "tag": kind, "expected_tags": "'bash', 'bash_interrupt'"}}}}
+			Input: o.input(), Ctx: map[string]any{"discriminator": "'action_type'", "tag": kind, "expected_tags": "'bash', 'bash_interrupt'"}}}}
 	}
 	o.loc = append(o.loc, kind)
 	name := o.str("session", "default", false)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -59,14 +60,38 @@ func decodeObject(body []byte, loc ...any) (*object, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, &validationError{[]fieldError{{Type: "model_attributes_type", Loc: loc, Msg: "Input should be a valid dictionary or object to extract fields from", Input: v}}}
+		return nil, &validationError{[]fieldError{{Type: "model_attributes_type", Loc: loc, Msg: "Input should be a valid dictionary or object to extract fields from", Input: sanitize(v)}}}
 	}
 	return &object{m: m, loc: loc}, nil
 }
 
 func (o *object) fail(key, typ, msg string, input any) {
 	loc := append(append([]any{}, o.loc...), key)
-	o.errs = append(o.errs, fieldError{Type: typ, Loc: loc, Msg: msg, Input: input})
+	o.errs = append(o.errs, fieldError{Type: typ, Loc: loc, Msg: msg, Input: sanitize(input)})
+}
+
+// sanitize makes an echoed input encodable: a number beyond float64
+// (1e999) goes back as its text, since JSON has no infinity.
+func sanitize(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := strconv.ParseFloat(x.String(), 64); err != nil || math.IsInf(f, 0) {
+			return x.String()
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = sanitize(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = sanitize(e)
+		}
+		return out
+	}
+	return v
 }
 
 func (o *object) err() error {
@@ -77,6 +102,9 @@ func (o *object) err() error {
 }
 
 func (o *object) missing(key string) { o.fail(key, "missing", "Field required", o.m) }
+
+// inputs wraps a body echoed whole in an error.
+func (o *object) input() any { return sanitize(o.m) }
 
 func (o *object) str(key string, def string, required bool) string {
 	v, ok := o.m[key]
@@ -109,11 +137,12 @@ func (o *object) optStr(key string) *string {
 func toFloat(v any) (float64, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
+		// Python reads 1e999 as inf, and pydantic accepts it.
+		f, err := strconv.ParseFloat(x.String(), 64)
+		return f, err == nil || math.IsInf(f, 0)
 	case string:
 		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		return f, err == nil
+		return f, err == nil || math.IsInf(f, 0)
 	}
 	return 0, false
 }
@@ -214,7 +243,7 @@ func (o *object) strList(key string) []string {
 	for i, e := range l {
 		s, ok := e.(string)
 		if !ok {
-			o.errs = append(o.errs, fieldError{Type: "string_type", Loc: append(append([]any{}, o.loc...), key, i), Msg: "Input should be a valid string", Input: e})
+			o.errs = append(o.errs, fieldError{Type: "string_type", Loc: append(append([]any{}, o.loc...), key, i), Msg: "Input should be a valid string", Input: sanitize(e)})
 			continue
 		}
 		out = append(out, s)
