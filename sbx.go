@@ -22,7 +22,9 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,6 +162,24 @@ type Info struct {
 	// Keep is true when the sandbox outlives its creator
 	// (keep_runtime_alive, `sbx run -d`).
 	Keep bool
+	// SWEReX is where the sandbox answers SWE-ReX's protocol
+	// (CreateOptions.SWEReX), nil when it does not. List leaves its Token
+	// empty; Get and Create fill it.
+	SWEReX *SWEReXEndpoint
+}
+
+// SWEReXEndpoint is what SWE-agent's `remote` deployment (SWE-ReX's
+// RemoteDeploymentConfig) needs to reach a sandbox: its host (with the
+// scheme, as "http://127.0.0.1"), port and auth_token.
+type SWEReXEndpoint struct {
+	// URL is the listener's base URL, e.g. http://127.0.0.1:32771.
+	URL string
+	// Host is the host part of URL without scheme or port ("127.0.0.1");
+	// RemoteDeploymentConfig.host wants "http://" + Host.
+	Host string
+	Port int
+	// Token is sent as X-API-Key.
+	Token string
 }
 
 // PortMapping is one published port.
@@ -174,6 +194,14 @@ func toInfo(s driver.Sandbox) Info {
 		URL: s.Endpoint.URL, Labels: s.Labels, Keep: s.Labels[driver.LabelKeep] == "true"}
 	for _, p := range s.AppPorts {
 		in.AppPorts = append(in.AppPorts, PortMapping(p))
+	}
+	if s.SWEReX.URL != "" {
+		e := &SWEReXEndpoint{URL: s.SWEReX.URL, Token: s.SWEReX.Token}
+		if u, err := url.Parse(s.SWEReX.URL); err == nil {
+			e.Host = u.Hostname()
+			e.Port, _ = strconv.Atoi(u.Port())
+		}
+		in.SWEReX = e
 	}
 	return in
 }
@@ -207,6 +235,11 @@ type CreateOptions struct {
 	// NoAppPorts leaves the two app ports (APP_PORT_1/2) unpublished,
 	// which makes a burst of creates faster; for evaluation runs.
 	NoAppPorts bool
+	// SWEReX also serves SWE-ReX's protocol (what SWE-agent's `remote`
+	// deployment talks), with a random token, on a port published like
+	// the others; Sandbox.SWEReX says where. A driver without the
+	// "swerex" capability refuses it with ErrNotSupported.
+	SWEReX bool
 	// Resources override docker_runtime_kwargs limits when non-zero.
 	CPUs        float64
 	MemoryBytes int64
@@ -250,6 +283,9 @@ func (r *Runtime) Create(ctx context.Context, co CreateOptions) (*Sandbox, error
 	keep := co.Keep || r.cfg.Sandbox.KeepRuntimeAlive
 	if co.Attach || r.cfg.Sandbox.KeepRuntimeAlive {
 		if sb, err := r.attach(ctx, id, keep); err == nil {
+			if co.SWEReX && sb.info.SWEReX == nil {
+				return nil, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("sandbox %s runs without SWE-ReX, which only a new sandbox can get: remove it, or pick another id", id))
+			}
 			return sb, nil
 		} else if !errors.Is(err, errdefs.ErrNotFound) {
 			return nil, err
@@ -345,6 +381,10 @@ func (s *Sandbox) ID() string { return s.info.ID }
 
 // Info describes the sandbox as it was when created or attached.
 func (s *Sandbox) Info() Info { return s.info }
+
+// SWEReX is where the sandbox answers SWE-ReX's protocol, nil when it was
+// created without CreateOptions.SWEReX.
+func (s *Sandbox) SWEReX() *SWEReXEndpoint { return s.info.SWEReX }
 
 // ErrTimeout is the class of a command that did not finish within its
 // timeout; it is still running in the sandbox's shell, and the next
@@ -751,6 +791,13 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 			NoAppPorts:  co.NoAppPorts,
 		},
 		AutoRemove: co.Remove && r.be.Caps.Kill != nil,
+	}
+	if co.SWEReX {
+		if !r.be.Caps.SWEReX {
+			return driver.Spec{}, r.unsupported("serve SWE-ReX (sbx run --protocol swerex); RUNTIME=docker can")
+		}
+		// As SWE-ReX's own deployments make theirs: str(uuid.uuid4()).
+		sp.SWEReX = &driver.SWEReX{Token: ids.UUID()}
 	}
 	for k, v := range co.Labels {
 		sp.Labels[k] = v

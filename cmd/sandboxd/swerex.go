@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/internal/reaper"
 	"github.com/sbx-dev/sbx/internal/swerex"
 )
@@ -181,10 +182,11 @@ func serveSwerex(ctx context.Context, a swerexArgs, log *slog.Logger) error {
 
 // A normal sandboxd also serves SWE-ReX's protocol on a second listener
 // when the driver asks for it, so one sandbox serves both OpenHands-style
-// clients and SWE-agent.
+// clients and SWE-agent. The names are the launch contract's, which the
+// drivers write.
 const (
-	envSwerexAddr  = "SBX_SWEREX_ADDR"
-	envSwerexToken = "SBX_SWEREX_TOKEN"
+	envSwerexAddr  = launch.EnvSWEReXAddr
+	envSwerexToken = launch.EnvSWEReXToken
 )
 
 func startSwerexBeside(addr, token string, cfg swerex.Config) (stop func(), err error) {

@@ -34,6 +34,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"run", "-v", "/tmp:/x:rx", "--", "true"}, 2, "", `mode "rx"`},
 		{[]string{"run", "--memory", "lots", "--", "true"}, 2, "", "--memory lots"},
 		{[]string{"run", "--rm", "-d"}, 2, "", "cannot be combined"},
+		{[]string{"run", "--protocol", "ssh"}, 2, "", `--protocol "ssh": want one of openhands, swerex`},
 		{[]string{"exec", "only-an-id"}, 2, "", "want a sandbox id and a command"},
 		{[]string{"stop"}, 2, "", "want at least one sandbox id"},
 		{[]string{"logs", "a", "b"}, 2, "", "exactly one sandbox id"},

@@ -41,7 +41,11 @@ const imageBuildAbout = `
 Build a runtime image: BASE with sandboxd baked in (and --extra-deps run in
 it), so sandboxes start without sandboxd being injected. An image built
 earlier from the same inputs is reused unless --force is given. The image
-name is printed; use it with --image or SANDBOX_RUNTIME_CONTAINER_IMAGE.`
+name is printed; use it with --image or SANDBOX_RUNTIME_CONTAINER_IMAGE.
+
+The image also has swerex-remote on its PATH (a link to sandboxd) and no
+entrypoint, so SWE-ReX's Docker deployment (SWE-agent's default) starts
+sbx's SWE-ReX server in it: set python_standalone_dir to null there.`
 
 func (a *app) imageBuildCmd() *cobra.Command {
 	var o imageBuildOptions

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -78,6 +79,19 @@ type sandboxJSON struct {
 	Keep     bool              `json:"keep"`
 	AppPorts []portJSON        `json:"app_ports"`
 	Labels   map[string]string `json:"labels"`
+	// SWEReX is absent for a sandbox without a SWE-ReX listener; its
+	// token is only known where the sandbox was inspected (sbx run), not
+	// in a listing.
+	SWEReX *swerexJSON `json:"swerex,omitempty"`
+}
+
+// swerexJSON is where a sandbox answers SWE-ReX (sbx run --protocol
+// swerex), in the terms of SWE-agent's remote deployment.
+type swerexJSON struct {
+	URL   string `json:"url"`
+	Host  string `json:"host"`
+	Port  int    `json:"port"`
+	Token string `json:"token,omitempty"`
 }
 
 type portJSON struct {
@@ -97,6 +111,9 @@ func sandboxesJSON(in []sbx.Info) []sandboxJSON {
 		if j.Labels == nil {
 			j.Labels = map[string]string{}
 		}
+		if e := s.SWEReX; e != nil {
+			j.SWEReX = &swerexJSON{URL: e.URL, Host: e.Host, Port: e.Port, Token: e.Token}
+		}
 		out = append(out, j)
 	}
 	return out
@@ -110,8 +127,23 @@ func writeJSON(w io.Writer, v any) error {
 
 func writeTable(w io.Writer, in []sbx.Info, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tIMAGE\tURL\tCREATED")
+	// The SWE-ReX column only when a sandbox has one (sbx run --protocol
+	// swerex), so the usual listing keeps its shape.
+	swerex := slices.ContainsFunc(in, func(s sbx.Info) bool { return s.SWEReX != nil })
+	if swerex {
+		fmt.Fprintln(tw, "ID\tSTATE\tIMAGE\tURL\tSWEREX\tCREATED")
+	} else {
+		fmt.Fprintln(tw, "ID\tSTATE\tIMAGE\tURL\tCREATED")
+	}
 	for _, s := range in {
+		if swerex {
+			u := ""
+			if s.SWEReX != nil {
+				u = s.SWEReX.URL
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(s.Image), orDash(s.URL), orDash(u), humanAge(now.Sub(s.Created)))
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(s.Image), orDash(s.URL), humanAge(now.Sub(s.Created)))
 	}
 	return tw.Flush()

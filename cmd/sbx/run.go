@@ -30,6 +30,12 @@ type runOptions struct {
 	Plugins     []string
 	Labels      map[string]string
 	NoAppPorts  bool
+	// Protocol is what the sandbox speaks besides sbx's own use of it:
+	// protocolOpenHands (always) or protocolSWEReX (also SWE-ReX's, for
+	// SWE-agent; implies Detach).
+	Protocol string
+	// JSON prints a detached sandbox as JSON instead of its id.
+	JSON bool
 	// Timeout is the command's hard timeout; 0 waits as long as it runs.
 	Timeout time.Duration
 	// Command is empty for an interactive shell.
@@ -46,7 +52,12 @@ several are quoted as needed and joined.
 
 Without --rm or -d the sandbox is stopped at exit and kept until
 'sbx rm' or 'sbx gc'; with --rm it is removed, also on Ctrl-C; with -d it
-is left running and its id printed.`
+is left running and its id printed.
+
+With --protocol swerex the sandbox also answers SWE-ReX's protocol, as
+SWE-agent's 'remote' deployment expects: it is started detached, and its
+SWE-ReX host, port and token are printed with a SWE-agent command line
+that uses them.`
 
 // runFlags are `sbx run`'s flags as typed, before checking.
 type runFlags struct {
@@ -70,6 +81,8 @@ func (f *runFlags) define(fs *pflag.FlagSet) {
 	fs.StringVar(&f.memory, "memory", "", "limit memory to `SIZE` (e.g. 512m, 2g)")
 	fs.StringVar(&f.plugins, "plugins", "", "sandboxd plugins `p1,p2` (jupyter gives run_ipython)")
 	fs.BoolVar(&f.o.NoAppPorts, "no-app-ports", false, "do not publish APP_PORT_1/2 (faster bursts of sandboxes)")
+	fs.StringVar(&f.o.Protocol, "protocol", protocolOpenHands, "also speak `PROTOCOL`: "+strings.Join(protocols, " or ")+" (swerex implies -d)")
+	fs.BoolVar(&f.o.JSON, "json", false, "with -d or --protocol swerex, print the sandbox as a JSON object")
 	fs.DurationVar(&f.o.Timeout, "timeout", 0, "give up on the command after `DURATION` (exit status 124; default: wait until it ends)")
 	// As docker run: flags after the first operand are the command's.
 	fs.SetInterspersed(false)
@@ -101,9 +114,35 @@ func (a *app) parseRun(args []string) (runOptions, error) {
 	return a.runOptions(f, fs.Args())
 }
 
+// The values of `sbx run --protocol`.
+const (
+	protocolOpenHands = "openhands"
+	protocolSWEReX    = "swerex"
+)
+
+var protocols = []string{protocolOpenHands, protocolSWEReX}
+
 func (a *app) runOptions(f *runFlags, args []string) (runOptions, error) {
 	o := f.o
 	o.Command = args
+	switch o.Protocol {
+	case protocolOpenHands:
+	case protocolSWEReX:
+		// SWE-agent drives the sandbox from its own process: it must
+		// outlive this one.
+		if o.Remove {
+			return o, usageErrorf("run", "--protocol swerex starts the sandbox detached and cannot be combined with --rm; remove it with 'sbx rm ID' when SWE-agent is done")
+		}
+		if len(o.Command) > 0 {
+			return o, usageErrorf("run", "--protocol swerex takes no command: SWE-agent sends the commands")
+		}
+		o.Detach = true
+	default:
+		return o, usageErrorf("run", "--protocol %q: want one of %s", o.Protocol, strings.Join(protocols, ", "))
+	}
+	if o.JSON && !o.Detach {
+		return o, usageErrorf("run", "--json describes a detached sandbox: use it with -d or --protocol swerex")
+	}
 	if o.Remove && o.Detach {
 		return o, usageErrorf("run", "--rm and -d cannot be combined: a detached sandbox is left running")
 	}
@@ -226,6 +265,7 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	sb, err := rt.Create(ctx, sbx.CreateOptions{
 		ID: o.Name, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
 		Labels: o.Labels, Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes, NoAppPorts: o.NoAppPorts,
+		SWEReX: o.Protocol == protocolSWEReX,
 	})
 	if err != nil {
 		if errors.Is(err, sbx.ErrAlreadyExists) {
@@ -234,8 +274,15 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 		return err
 	}
 	if o.Detach {
-		fmt.Fprintln(a.stdout, sb.ID())
-		return sb.Close(context.WithoutCancel(ctx))
+		switch {
+		case o.JSON:
+			err = writeJSON(a.stdout, sandboxesJSON([]sbx.Info{sb.Info()})[0])
+		case o.Protocol == protocolSWEReX:
+			writeSWEReX(a.stdout, sb.ID(), sb.SWEReX())
+		default:
+			fmt.Fprintln(a.stdout, sb.ID())
+		}
+		return errors.Join(err, sb.Close(context.WithoutCancel(ctx)))
 	}
 	defer func() {
 		cctx, cancel := cleanupContext(ctx)

@@ -109,6 +109,14 @@ type BootstrapOptions struct {
 	Progress io.Writer
 }
 
+// SWEReXServer is a driver that honours Spec.SWEReX: it starts sandboxd
+// with a SWE-ReX listener (launch.EnvSWEReXAddr, launch.EnvSWEReXToken),
+// publishes it, and reports it in Sandbox.SWEReX, also to a later process
+// that only inspects the sandbox. It is a marker: the work is Create's.
+type SWEReXServer interface {
+	ServesSWEReX()
+}
+
 // Describer reports what the driver runs on, for `sbx version`.
 type Describer interface {
 	// Engine describes the engine; an unreachable one is ErrUnavailable.
@@ -147,7 +155,9 @@ type Capabilities struct {
 	Images   ImageResolver
 	Build    ImageBuilder
 	Describe Describer
-	Traits   Traits
+	// SWEReX is true when Spec.SWEReX is honoured (SWEReXServer).
+	SWEReX bool
+	Traits Traits
 }
 
 // CapabilitiesOf discovers what d can do.
@@ -160,6 +170,7 @@ func CapabilitiesOf(d Driver) Capabilities {
 	c.Images, _ = d.(ImageResolver)
 	c.Build, _ = d.(ImageBuilder)
 	c.Describe, _ = d.(Describer)
+	_, c.SWEReX = d.(SWEReXServer)
 	if t, ok := d.(TraitsReporter); ok {
 		c.Traits = t.Traits()
 	}
@@ -175,7 +186,7 @@ func (c Capabilities) Names() []string {
 	}{
 		{"pause", c.Pause != nil}, {"restart", c.Restart != nil}, {"kill", c.Kill != nil},
 		{"prune", c.Prune != nil}, {"images", c.Images != nil}, {"build", c.Build != nil},
-		{"describe", c.Describe != nil}, {"host-filesystem", c.Traits.HostFilesystem},
+		{"describe", c.Describe != nil}, {"swerex", c.SWEReX}, {"host-filesystem", c.Traits.HostFilesystem},
 	} {
 		if x.ok {
 			n = append(n, x.name)

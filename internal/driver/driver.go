@@ -62,6 +62,21 @@ type Spec struct {
 	AutoRemove bool
 	// Debug starts sandboxd with DEBUG=true.
 	Debug bool
+
+	// SWEReX, when set, asks for a second listener speaking SWE-ReX's
+	// protocol (spec/swerex-remote.md) beside OpenHands', published like
+	// the server port; Sandbox.SWEReX reports where. Only drivers with
+	// the SWEReXServer capability honour it; the others refuse it with
+	// ErrNotImplemented.
+	SWEReX *SWEReX
+}
+
+// SWEReX configures a sandbox's SWE-ReX listener.
+type SWEReX struct {
+	// Token is what clients send as X-API-Key; "" makes the driver pick a
+	// random one. It is a secret: a driver keeps it where only those who
+	// can already control the sandbox can read it back.
+	Token string
 }
 
 // Mount is a host directory or named volume seen inside the sandbox.
@@ -131,6 +146,10 @@ type Sandbox struct {
 	// AppPorts maps a port inside the sandbox to where the host reaches it
 	// (OpenHands' APP_PORT_1 and APP_PORT_2).
 	AppPorts []PortMapping
+	// SWEReX is where the SWE-ReX listener answers (Spec.SWEReX) while the
+	// sandbox runs; its URL is "" for a sandbox started without one.
+	// Listings may leave the token empty.
+	SWEReX Endpoint
 }
 
 // Endpoint is where sandboxd answers and the key it wants.

@@ -19,3 +19,15 @@ func New(n int) string {
 
 // Token is a 128-bit secret in hex, for session API keys.
 func Token() string { return New(16) }
+
+// UUID is a random (version 4) UUID in its usual text form, as Python's
+// str(uuid.uuid4()): the shape of the tokens SWE-ReX's own deployments
+// generate, so that tools which print or check them see a familiar one.
+func UUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -24,3 +24,11 @@ func TestNew(t *testing.T) {
 		t.Errorf("Token() = %q, want 32 hex digits", Token())
 	}
 }
+
+func TestUUID(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, b := UUID(), UUID()
+	if !re.MatchString(a) || !re.MatchString(b) || a == b {
+		t.Errorf("UUID() = %q, %q", a, b)
+	}
+}

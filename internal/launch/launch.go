@@ -58,7 +58,18 @@ const (
 	// a tenant's session key and environment with this secret. sandboxd
 	// drops it from the agent's shell, which must never see it.
 	EnvPoolSecret = "SBX_POOL_SECRET"
+	// EnvSWEReXAddr, when set (host:port, e.g. "0.0.0.0:8000"), makes
+	// sandboxd also serve SWE-ReX's protocol on a second listener, with
+	// EnvSWEReXToken as its X-API-Key ("" : no authentication). sandboxd
+	// drops both from the agent's shell.
+	EnvSWEReXAddr  = "SBX_SWEREX_ADDR"
+	EnvSWEReXToken = "SBX_SWEREX_TOKEN"
 )
+
+// SWEReXPort is SWE-ReX's default port (swerex-remote --port), which
+// sandboxd's SWE-ReX listener binds inside a container: its clients and
+// docs assume it.
+const SWEReXPort = 8000
 
 // Defaults, as OpenHands' argparse definition and environment have them.
 const (

@@ -43,6 +43,19 @@ const (
 	AppPort2   = 55000
 )
 
+// SWEReXPort is where sandboxd's SWE-ReX listener binds inside a
+// container (Spec.SWEReX): SWE-ReX's own default, as its docs assume.
+const SWEReXPort = launch.SWEReXPort
+
+// labelSWEReX marks a sandbox started with a SWE-ReX listener; its value
+// is the port that listener binds (SWEReXPort, or the host port in the
+// host's network). It holds nothing secret: the token is in the
+// container's environment, beside SESSION_API_KEY, where only those who
+// can inspect the container (and so already control it) read it. On a
+// shared engine every client of the engine is such a one; sbx assumes a
+// single user's engine, as OpenHands does.
+const labelSWEReX = "dev.sbx.swerex"
+
 // NamePrefix starts every sandbox container's name.
 const NamePrefix = "sbx-"
 
@@ -100,6 +113,9 @@ type Options struct {
 	// image fallbacks); nil discards them.
 	Progress io.Writer
 }
+
+// ServesSWEReX implements driver.SWEReXServer.
+func (d *Driver) ServesSWEReX() {}
 
 // Driver is the Docker driver.
 type Driver struct {
@@ -423,6 +439,26 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		env[k] = v
 	}
 	env["port"] = strconv.Itoa(port)
+	swxPort := 0
+	if spec.SWEReX != nil {
+		swxPort = SWEReXPort
+		swxHost := "0.0.0.0"
+		if spec.Network.HostNetwork {
+			// As sandboxd's own port: a free host port, on the binding
+			// address only.
+			p, err := freeHostPort()
+			if err != nil {
+				return nil, nil, fmt.Errorf("a host port for SWE-ReX: %w", err)
+			}
+			swxPort, swxHost = p, l.Host
+		}
+		tok := spec.SWEReX.Token
+		if tok == "" {
+			tok = ids.UUID()
+		}
+		env[launch.EnvSWEReXAddr] = net.JoinHostPort(swxHost, strconv.Itoa(swxPort))
+		env[launch.EnvSWEReXToken] = tok
+	}
 	if !spec.Network.HostNetwork && !spec.Network.NoAppPorts {
 		env["APP_PORT_1"] = strconv.Itoa(AppPort1)
 		env["APP_PORT_2"] = strconv.Itoa(AppPort2)
@@ -440,6 +476,11 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 	labels[driver.LabelManaged] = "true"
 	labels[driver.LabelSession] = spec.ID
 	labels[driver.LabelVersion] = version.Version
+	if swxPort != 0 {
+		labels[labelSWEReX] = strconv.Itoa(swxPort)
+	} else {
+		delete(labels, labelSWEReX)
+	}
 
 	cfg := &container.Config{
 		Image:      spec.Image,
@@ -464,9 +505,12 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		}
 		cfg.ExposedPorts = network.PortSet{}
 		hc.PortBindings = network.PortMap{}
-		ports := []int{ServerPort, AppPort1, AppPort2}
-		if spec.Network.NoAppPorts {
-			ports = ports[:1]
+		ports := []int{ServerPort}
+		if !spec.Network.NoAppPorts {
+			ports = append(ports, AppPort1, AppPort2)
+		}
+		if swxPort != 0 {
+			ports = append(ports, swxPort)
 		}
 		for _, p := range ports {
 			np := network.MustParsePort(strconv.Itoa(p) + "/tcp")
@@ -823,10 +867,15 @@ func toSandbox(c container.InspectResponse, urlHost string) driver.Sandbox {
 	if c.Config != nil {
 		token = envValue(c.Config.Env, "SESSION_API_KEY")
 	}
+	swxPort, swxToken := swerexOf(c.Config)
 	if c.HostConfig != nil && c.HostConfig.NetworkMode == "host" {
 		if c.Config != nil {
+			h := hostOr(host, "127.0.0.1")
 			if p := envValue(c.Config.Env, "port"); p != "" {
-				sb.Endpoint = driver.Endpoint{URL: "http://" + hostOr(host, "127.0.0.1") + ":" + p, Token: token}
+				sb.Endpoint = driver.Endpoint{URL: "http://" + net.JoinHostPort(h, p), Token: token}
+			}
+			if swxPort != 0 {
+				sb.SWEReX = driver.Endpoint{URL: "http://" + net.JoinHostPort(h, strconv.Itoa(swxPort)), Token: swxToken}
 			}
 		}
 		return sb
@@ -851,6 +900,8 @@ func toSandbox(c container.InspectResponse, urlHost string) driver.Sandbox {
 		switch int(p.Num()) {
 		case ServerPort:
 			sb.Endpoint = driver.Endpoint{URL: url, Token: token}
+		case swxPort:
+			sb.SWEReX = driver.Endpoint{URL: url, Token: swxToken}
 		default:
 			sb.AppPorts = append(sb.AppPorts, driver.PortMapping{Sandbox: int(p.Num()), Host: hp, URL: url})
 		}
@@ -865,6 +916,7 @@ func fromSummary(c container.Summary, urlHost string) driver.Sandbox {
 	if len(c.Names) > 0 {
 		sb.Name = strings.TrimPrefix(c.Names[0], "/")
 	}
+	swxPort, _ := strconv.Atoi(c.Labels[labelSWEReX])
 	for _, p := range c.Ports {
 		if p.PublicPort == 0 || p.Type != "tcp" {
 			continue
@@ -877,14 +929,32 @@ func fromSummary(c container.Summary, urlHost string) driver.Sandbox {
 			}
 		}
 		url := "http://" + net.JoinHostPort(h, strconv.Itoa(int(p.PublicPort)))
-		if p.PrivatePort == ServerPort {
+		switch {
+		case p.PrivatePort == ServerPort:
 			sb.Endpoint.URL = url
-		} else {
+		case swxPort != 0 && int(p.PrivatePort) == swxPort:
+			// A listing carries no environment: the token is Inspect's.
+			sb.SWEReX.URL = url
+		default:
 			sb.AppPorts = append(sb.AppPorts, driver.PortMapping{Sandbox: int(p.PrivatePort), Host: int(p.PublicPort), URL: url})
 		}
 	}
 	sort.Slice(sb.AppPorts, func(i, j int) bool { return sb.AppPorts[i].Sandbox < sb.AppPorts[j].Sandbox })
 	return sb
+}
+
+// swerexOf is the SWE-ReX listener's port inside the sandbox and its
+// token, from what Create recorded (labelSWEReX, the environment); 0 for
+// a sandbox without one.
+func swerexOf(cfg *container.Config) (int, string) {
+	if cfg == nil {
+		return 0, ""
+	}
+	p, err := strconv.Atoi(cfg.Labels[labelSWEReX])
+	if err != nil || p <= 0 {
+		return 0, ""
+	}
+	return p, envValue(cfg.Env, launch.EnvSWEReXToken)
 }
 
 func mapState(s container.ContainerState) driver.State {

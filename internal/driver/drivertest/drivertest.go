@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,6 +124,8 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		{"BrokenStart", "", s.testBrokenStart},
 		{"Logs", "", s.testLogs},
 		{"Concurrent", "", s.testConcurrent},
+		// Core: a driver without the capability must refuse the request.
+		{"SWEReX", "", s.testSWEReX},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -745,5 +748,65 @@ func (s *suite) testConcurrent(t *testing.T, ctx context.Context, d driver.Drive
 		if !slices.Contains(ids(list), spec.ID) {
 			t.Errorf("List lacks %s", spec.ID)
 		}
+	}
+}
+
+// testSWEReX: with the swerex capability, Spec.SWEReX gives a second
+// listener speaking SWE-ReX's protocol with the given token, reported by
+// Create and Inspect, beside a working OpenHands endpoint; without it,
+// Create refuses the spec with ErrNotImplemented and makes nothing.
+func (s *suite) testSWEReX(t *testing.T, ctx context.Context, d driver.Driver) {
+	spec := s.spec(t, newID())
+	token := randid.UUID()
+	spec.SWEReX = &driver.SWEReX{Token: token}
+	if !driver.CapabilitiesOf(d).SWEReX {
+		cleanup(t, d, spec.ID)
+		_, err := d.Create(ctx, spec)
+		if !errors.Is(err, errdefs.ErrNotImplemented) {
+			t.Fatalf("Create with SWEReX on a driver without the capability: %v, want ErrNotImplemented", err)
+		}
+		if _, err := d.Inspect(ctx, spec.ID); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("Inspect after a refused Create: %v, want ErrNotFound", err)
+		}
+		return
+	}
+	sb := create(t, ctx, d, spec)
+	if sb.SWEReX.URL == "" || sb.SWEReX.Token != token {
+		t.Fatalf("Sandbox.SWEReX = %+v, want a URL and the token", sb.SWEReX)
+	}
+	if out := mustRun(t, ctx, client(sb), "echo hi"); out != "hi" {
+		t.Errorf("OpenHands side: echo hi printed %q", out)
+	}
+	again, err := d.Inspect(ctx, spec.ID)
+	if err != nil || again.SWEReX != sb.SWEReX {
+		t.Errorf("Inspect: SWEReX %+v, %v; want %+v", again.SWEReX, err, sb.SWEReX)
+	}
+	isAlive := func(key string) (int, string) {
+		t.Helper()
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, sb.SWEReX.URL+"/is_alive", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key != "" {
+				req.Header.Set("X-API-Key", key)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				return res.StatusCode, string(b)
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("GET %s/is_alive: %v", sb.SWEReX.URL, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if code, body := isAlive(token); code != http.StatusOK || !strings.Contains(body, `"is_alive":true`) {
+		t.Errorf("GET /is_alive with the token: %d %s", code, body)
+	}
+	if code, body := isAlive(""); code != http.StatusForbidden {
+		t.Errorf("GET /is_alive without a token: %d %s, want 403", code, body)
 	}
 }

@@ -125,6 +125,10 @@ func defaultStateDir() (string, error) {
 }
 
 // Traits implements driver.TraitsReporter: a local sandbox is the host.
+// ServesSWEReX implements driver.SWEReXServer: sandboxd's SWE-ReX
+// listener on a free loopback port, its token in the state file.
+func (d *Driver) ServesSWEReX() {}
+
 func (d *Driver) Traits() driver.Traits { return driver.Traits{HostFilesystem: true} }
 
 // StateDir is where the driver keeps its sandboxes' records.
@@ -145,6 +149,15 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	id := spec.ID
 	if err := checkID(id); err != nil {
 		return driver.Sandbox{}, err
+	}
+	if spec.SWEReX != nil {
+		// A copy: the token picked here is the sandbox's, kept in its
+		// state file (0600), not the caller's.
+		x := *spec.SWEReX
+		if x.Token == "" {
+			x.Token = ids.UUID()
+		}
+		spec.SWEReX = &x
 	}
 	name, uid, err := currentUser()
 	if err != nil {
@@ -324,6 +337,9 @@ func (d *Driver) sandbox(st state, s driver.State) driver.Sandbox {
 	}
 	if s == driver.StateRunning || s == driver.StatePaused {
 		sb.Endpoint = driver.Endpoint{URL: endpointURL(st.Port), Token: st.Token}
+		if st.Spec.SWEReX != nil && st.SWEReXPort != 0 {
+			sb.SWEReX = driver.Endpoint{URL: endpointURL(st.SWEReXPort), Token: st.Spec.SWEReX.Token}
+		}
 	}
 	return sb
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver/drivertest"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/sandboxapi"
 	"golang.org/x/sys/unix"
@@ -107,8 +110,56 @@ func TestConformance(t *testing.T) {
 // faster than removed, nor has it images.
 func TestCapabilities(t *testing.T) {
 	got := strings.Join(driver.CapabilitiesOf(newDriver(t, "")).Names(), ",")
-	if want := "pause,restart,host-filesystem"; got != want {
+	if want := "pause,restart,swerex,host-filesystem"; got != want {
 		t.Errorf("capabilities = %s, want %s", got, want)
+	}
+}
+
+// The SWE-ReX listener is Spec.SWEReX's: SBX_SWEREX_* in sbx's own
+// environment start none; and one that is asked for comes back on a port
+// of its own after a stop and start, with the same token.
+func TestSWEReXOnlyFromSpec(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := l.Addr().String()
+	l.Close()
+	t.Setenv(launch.EnvSWEReXAddr, stray)
+	t.Setenv(launch.EnvSWEReXToken, "stray")
+	d := newDriver(t, "")
+	sb := mustCreate(t, d, driver.Spec{ID: "swx-" + ids.New(4)})
+	if sb.SWEReX.URL != "" {
+		t.Errorf("SWEReX = %+v without Spec.SWEReX", sb.SWEReX)
+	}
+	if c, err := net.DialTimeout("tcp", stray, time.Second); err == nil {
+		c.Close()
+		t.Errorf("something listens on %s, the caller's %s", stray, launch.EnvSWEReXAddr)
+	}
+
+	sb = mustCreate(t, d, driver.Spec{ID: "swx-" + ids.New(4), SWEReX: &driver.SWEReX{}})
+	if !strings.HasPrefix(sb.SWEReX.URL, "http://127.0.0.1:") || len(sb.SWEReX.Token) != 36 {
+		t.Fatalf("SWEReX = %+v", sb.SWEReX)
+	}
+	if err := d.Stop(t.Context(), sb.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	again, err := d.Start(t.Context(), sb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.SWEReX.URL == "" || again.SWEReX.Token != sb.SWEReX.Token {
+		t.Fatalf("after Stop and Start: SWEReX %+v, want the token %s", again.SWEReX, sb.SWEReX.Token)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, again.SWEReX.URL+"/is_alive", nil)
+	req.Header.Set("X-API-Key", again.SWEReX.Token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("GET /is_alive after Start: %d", res.StatusCode)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -73,6 +74,19 @@ func (d *Driver) launch(ctx context.Context, st *state) error {
 		return fmt.Errorf("local sandbox %s: %w", st.ID, err)
 	}
 	st.Port = ln.Addr().(*net.TCPAddr).Port
+	st.SWEReXPort = 0
+	if st.Spec.SWEReX != nil {
+		// sandboxd binds this one itself (the SWE-ReX listener takes an
+		// address, not a socket): a port free now, on loopback only. The
+		// window until it binds is small; a loss shows as a start-up exit
+		// with "address already in use".
+		p, err := freePort()
+		if err != nil {
+			sock.Close()
+			return errdefs.Wrap(errdefs.ErrUnavailable, fmt.Sprintf("local sandbox %s: no loopback port for SWE-ReX: %v", st.ID, err), err)
+		}
+		st.SWEReXPort = p
+	}
 
 	logPath := filepath.Join(d.sandboxDir(st.ID), logFile)
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -152,15 +166,34 @@ func (d *Driver) launch(ctx context.Context, st *state) error {
 // host's, as OpenHands' LocalRuntime passes it on, then the spec's, then
 // what the driver must control.
 func (d *Driver) env(st state) []string {
-	env := append(os.Environ(), "LOCAL_RUNTIME_MODE=1")
+	// The SWE-ReX listener is the spec's to ask for, not the caller's
+	// environment's.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return k == launch.EnvSWEReXAddr || k == launch.EnvSWEReXToken
+	})
+	env = append(env, "LOCAL_RUNTIME_MODE=1")
 	if st.Spec.Debug {
 		env = append(env, "DEBUG=true")
 	}
 	for k, v := range st.Spec.Env {
 		env = append(env, k+"="+v)
 	}
+	if st.Spec.SWEReX != nil && st.SWEReXPort != 0 {
+		env = append(env, launch.EnvSWEReXAddr+"=127.0.0.1:"+strconv.Itoa(st.SWEReXPort), launch.EnvSWEReXToken+"="+st.Spec.SWEReX.Token)
+	}
 	// exec.Cmd keeps the last of duplicate keys.
 	return append(env, d.sandboxdLaunch(st).LaunchEnv()...)
+}
+
+// freePort is a loopback port no one listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // sandboxdLaunch is sandboxd's command line and own variables for st:

@@ -39,6 +39,9 @@ type state struct {
 	// did not get that far), which Inspect reports as created.
 	Proc procID `json:"proc"`
 	Port int    `json:"port"`
+	// SWEReXPort is where sandboxd's SWE-ReX listener binds (Spec.SWEReX,
+	// whose Token is its key); 0 without one.
+	SWEReXPort int `json:"swerex_port,omitempty"`
 	// Token is sandboxd's SESSION_API_KEY, which is why the file is 0600.
 	Token   string `json:"token"`
 	WorkDir string `json:"workdir"`

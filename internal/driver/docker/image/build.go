@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -34,7 +35,15 @@ import (
 // buildRecipe is hashed into every runtime image's inputs. Bump it when
 // the generated Dockerfile changes, so that images built from the old one
 // are not taken for up to date.
-const buildRecipe = "sbx-runtime/1"
+const buildRecipe = "sbx-runtime/2"
+
+// SWEReXLink is the name sandboxd also answers to as SWE-ReX's server, on
+// the PATH of every runtime image: SWE-ReX's DockerDeployment starts
+// `/bin/sh -c 'swerex-remote --auth-token X || …pipx fallback…'` with no
+// PATH of its own, so /usr/local/bin (on every distribution's default
+// PATH) is where it must be. It is a symbolic link to
+// driver.SandboxdPath: sandboxd picks its protocol by argv[0].
+const SWEReXLink = "/usr/local/bin/swerex-remote"
 
 // maxSandboxdSize bounds the binary read into memory: sandboxd is about
 // 10 MB, and a path to something huge is a mistake worth a clear error.
@@ -372,11 +381,19 @@ func mergeTags(have, want []string) []string {
 func dockerfile(baseID, extraDeps string, labels map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "FROM %s\n", baseID)
-	fmt.Fprintf(&b, "ENTRYPOINT %s\n", jsonArray(driver.SandboxdPath))
-	// For `docker run IMAGE` by hand; the drivers give their own command.
+	// No entrypoint (the base's is reset): SWE-ReX's DockerDeployment
+	// runs `docker run IMAGE /bin/sh -c 'swerex-remote …'` without
+	// --entrypoint, which an entrypoint would turn into arguments of its
+	// own. The drivers set sandboxd as the entrypoint themselves; CMD is
+	// for `docker run IMAGE` by hand.
+	b.WriteString("ENTRYPOINT []\n")
 	cmd := launch.Default()
 	cmd.Port, cmd.WorkDir = 8000, "/workspace"
-	fmt.Fprintf(&b, "CMD %s\n", jsonArray(cmd.Argv()...))
+	fmt.Fprintf(&b, "CMD %s\n", jsonArray(append([]string{driver.SandboxdPath}, cmd.Argv()...)...))
+	// The directory's content, a symbolic link, is copied as it is (the
+	// classic builder keeps links inside a copied directory), which needs
+	// no shell or ln in the image.
+	fmt.Fprintf(&b, "COPY %s/ %s/\n", linkDir, path.Dir(SWEReXLink))
 	fmt.Fprintf(&b, "COPY sandboxd %s\n", driver.SandboxdPath)
 	if strings.TrimSpace(extraDeps) != "" {
 		fmt.Fprintf(&b, "RUN %s\n", jsonArray("/bin/sh", "-c", extraDeps))
@@ -410,6 +427,9 @@ func jsonArray(s ...string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// linkDir is the build context's directory of links for the image's PATH.
+const linkDir = "links"
+
 // writeBuildContext writes the tar the engine builds from. sandboxd's
 // mode is set here: the classic builder's COPY keeps the mode from the
 // context and has no --chmod.
@@ -436,6 +456,17 @@ func writeBuildContext(w io.Writer, df string, sandboxd []byte) error {
 			return err
 		}
 		if _, err := tw.Write(f.data); err != nil {
+			return err
+		}
+	}
+	// A fixed time, so that the builder's cache of this step holds
+	// across builds.
+	fixed := time.Unix(0, 0)
+	for _, h := range []*tar.Header{
+		{Typeflag: tar.TypeDir, Name: linkDir + "/", Mode: 0o755, ModTime: fixed},
+		{Typeflag: tar.TypeSymlink, Name: linkDir + "/" + path.Base(SWEReXLink), Linkname: driver.SandboxdPath, Mode: 0o777, ModTime: fixed},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
 	}

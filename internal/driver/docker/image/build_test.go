@@ -37,8 +37,9 @@ func TestDockerfile(t *testing.T) {
 		"a.kind":    "runtime",
 	})
 	want := `FROM sha256:abc
-ENTRYPOINT ["/opt/sbx/sandboxd"]
-CMD ["8000","--working-dir","/workspace"]
+ENTRYPOINT []
+CMD ["/opt/sbx/sandboxd","8000","--working-dir","/workspace"]
+COPY links/ /usr/local/bin/
 COPY sandboxd /opt/sbx/sandboxd
 RUN ["/bin/sh","-c","apt-get install -y ruby &&\n echo \"done\" $HOME"]
 LABEL a.kind="runtime" b.version="v1 \"x\" \$HOME\\"
@@ -63,6 +64,7 @@ func TestBuildContext(t *testing.T) {
 	}
 	tr := tar.NewReader(strings.NewReader(b.String()))
 	got := map[string]int64{}
+	var link *tar.Header
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -72,9 +74,15 @@ func TestBuildContext(t *testing.T) {
 			t.Fatal(err)
 		}
 		got[h.Name] = h.Mode
+		if h.Name == "links/swerex-remote" {
+			link = h
+		}
 	}
-	if got["Dockerfile"] != 0o644 || got["sandboxd"] != 0o755 || len(got) != 2 {
+	if got["Dockerfile"] != 0o644 || got["sandboxd"] != 0o755 || got["links/"] != 0o755 || len(got) != 4 {
 		t.Errorf("context entries and modes = %v", got)
+	}
+	if link == nil || link.Typeflag != tar.TypeSymlink || link.Linkname != driver.SandboxdPath {
+		t.Errorf("links/swerex-remote = %+v, want a link to %s", link, driver.SandboxdPath)
 	}
 }
 
@@ -168,14 +176,18 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Config.Entrypoint, []string{driver.SandboxdPath}) ||
-		!slices.Equal(res.Config.Cmd, []string{"8000", "--working-dir", "/workspace"}) {
+	if len(res.Config.Entrypoint) != 0 ||
+		!slices.Equal(res.Config.Cmd, []string{driver.SandboxdPath, "8000", "--working-dir", "/workspace"}) {
 		t.Errorf("entrypoint %q cmd %q", res.Config.Entrypoint, res.Config.Cmd)
 	}
 	data, hdr := fileInImage(t, cli, img.ID, driver.SandboxdPath)
 	if hdr == nil || string(data) != fakeSandboxd || fileMode(hdr) != 0o755 || hdr.Uid != 0 {
 		t.Errorf("%s in the image: header %+v, content %q", driver.SandboxdPath, hdr, data)
 	}
+	// SWE-ReX's DockerDeployment runs `swerex-remote` through /bin/sh with
+	// the image's own PATH.
+	runIn(t, cli, img.ID, "test \"$(command -v swerex-remote)\" = "+SWEReXLink+
+		" && test \"$(readlink "+SWEReXLink+")\" = "+driver.SandboxdPath+" && swerex-remote --auth-token x")
 
 	// Same inputs: reused, nothing built.
 	builds := api.n("ImageBuild")

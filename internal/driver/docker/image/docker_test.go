@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
@@ -255,4 +256,43 @@ func writeBuildContextFiles(w io.Writer, files map[string]string) error {
 		}
 	}
 	return tw.Close()
+}
+
+// runIn runs script with /bin/sh -c in a container of ref, as SWE-ReX's
+// DockerDeployment starts its server, and fails the test unless it
+// exits 0.
+func runIn(t *testing.T, cli *client.Client, ref, script string) {
+	t.Helper()
+	ctx := t.Context()
+	c, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image:      ref,
+			Entrypoint: []string{"/bin/sh", "-c"},
+			Cmd:        []string{script},
+			Labels:     map[string]string{"sbx.test": "1"},
+		},
+	})
+	if err != nil {
+		t.Fatalf("creating a container of %s: %v", ref, err)
+	}
+	defer cli.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true})
+	w := cli.ContainerWait(ctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatalf("starting a container of %s: %v", ref, err)
+	}
+	var code int64
+	select {
+	case r := <-w.Result:
+		code = r.StatusCode
+	case err := <-w.Error:
+		t.Fatalf("waiting for a container of %s: %v", ref, err)
+	}
+	if code != 0 {
+		var out strings.Builder
+		if rc, err := cli.ContainerLogs(ctx, c.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+			_, _ = stdcopy.StdCopy(&out, &out, rc)
+			rc.Close()
+		}
+		t.Errorf("in %s, sh -c %q exited %d: %s", ref, script, code, out.String())
+	}
 }
