@@ -54,6 +54,9 @@ func startSwerex(t *testing.T, bin string, args ...string) *swx {
 	}
 	cmd := exec.Command(link, append([]string{"--host", "127.0.0.1", "--port", strconv.Itoa(port)}, args...)...)
 	cmd.Dir = t.TempDir()
+	// A home of its own: this machine's ~/.bashrc (pyenv's hooks) can take
+	// longer than the 1 s start-up timeout under a loaded test run.
+	cmd.Env = append(os.Environ(), "HOME="+cmd.Dir)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
