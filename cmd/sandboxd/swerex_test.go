@@ -33,6 +33,26 @@ type swx struct {
 	url  string
 	cmd  *exec.Cmd
 	logs *syncBuffer
+	// shared is a directory the server sees at the same path (a bind
+	// mount when it runs in a container): upstream's tests check files
+	// the server wrote, as these do.
+	shared string
+}
+
+// tmp is a fresh directory inside shared.
+func (s *swx) tmp(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp(s.shared, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// has is the path of prog on the server's PATH, or "".
+func (s *swx) has(prog string) string {
+	m := s.ok("/execute", command("command -v "+prog, "shell", true))
+	return strings.TrimSpace(m["stdout"].(string))
 }
 
 // startSwerex runs the binary as swerex-remote on a free port, the way
@@ -63,7 +83,7 @@ func startSwerex(t *testing.T, bin string, args ...string) *swx {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &swx{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, logs: logs}
+	s := &swx{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, logs: logs, shared: t.TempDir()}
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})
@@ -78,18 +98,25 @@ func startSwerex(t *testing.T, bin string, args ...string) *swx {
 			t.Logf("swerex-remote log:\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	s.waitAlive(10 * time.Second)
+	return s
+}
+
+func (s *swx) waitAlive(d time.Duration) {
+	t := s.t
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		req, _ := http.NewRequest("GET", s.url+"/is_alive", nil)
 		req.Header.Set("X-API-Key", swxToken)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("swerex-remote did not answer /is_alive; log:\n%s", logs.String())
+			t.Fatalf("swerex-remote did not answer /is_alive; log:\n%s", s.logs.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -184,7 +211,12 @@ func (s *swx) session(name string) {
 }
 
 func TestSwerexServer(t *testing.T) {
-	s := startSwerex(t, buildSandboxd(t))
+	swerexSuite(t, startSwerex(t, buildSandboxd(t)))
+}
+
+// swerexSuite is the port of upstream's tests, run against a server on
+// this host and against one in a container.
+func swerexSuite(t *testing.T, s *swx) {
 
 	t.Run("server", func(t *testing.T) {
 		s.t = t
@@ -223,7 +255,7 @@ func TestSwerexServer(t *testing.T) {
 
 	t.Run("files", func(t *testing.T) {
 		s.t = t
-		dir := t.TempDir()
+		dir := s.tmp(t)
 		p := filepath.Join(dir, "test.txt")
 		s.ok("/write_file", map[string]any{"path": p, "content": "test"})
 		if b, _ := os.ReadFile(p); string(b) != "test" {
@@ -371,7 +403,7 @@ func TestSwerexServer(t *testing.T) {
 		if got := out(action("echo 'asdf'")); got != "asdf\n" {
 			t.Errorf("after interrupt: %q", got)
 		}
-		if _, err := exec.LookPath("less"); err == nil {
+		if s.has("less") != "" {
 			s.raises("swerex.exceptions.CommandTimeoutError", "/run_in_session", action("echo 'blargh'|less -+F", "timeout", 0.1))
 			// less ignores C-c: the interrupt falls back to C-z and kill -9
 			// %1. bash prints "Killed" at the first prompt after it reaped
@@ -382,7 +414,7 @@ func TestSwerexServer(t *testing.T) {
 				t.Errorf("after interrupting a pager: %q then %q", intr, got)
 			}
 		}
-		if py, err := exec.LookPath("python3"); err == nil {
+		if py := s.has("python3"); py != "" {
 			s.ok("/run_in_session", action(py, "is_interactive_command", true, "expect", []string{">>> "}))
 			if m := s.ok("/run_in_session", action("print('hello world')", "is_interactive_command", true, "expect", []string{">>> "})); m["output"] != "hello world" {
 				t.Errorf("python print: %v", m)
@@ -433,7 +465,7 @@ func TestSwerexServer(t *testing.T) {
 
 	t.Run("startup", func(t *testing.T) {
 		s.t = t
-		rc := filepath.Join(t.TempDir(), "rc")
+		rc := filepath.Join(s.tmp(t), "rc")
 		os.WriteFile(rc, []byte("echo sourced-it\nexport FROM_RC=yes\n"), 0o644)
 		m := s.ok("/create_session", map[string]any{"session": "rc", "session_type": "bash", "startup_source": []string{rc}})
 		if !strings.Contains(m["output"].(string), "sourced-it") {
@@ -447,7 +479,7 @@ func TestSwerexServer(t *testing.T) {
 
 	t.Run("upload", func(t *testing.T) {
 		s.t = t
-		dir := t.TempDir()
+		dir := s.tmp(t)
 		upload := func(data []byte, filename, target string, unzip bool) (int, map[string]any) {
 			var body bytes.Buffer
 			mw := multipart.NewWriter(&body)
@@ -555,4 +587,55 @@ func TestSwerexCommandLine(t *testing.T) {
 	for _, args := range [][]string{{"--auth-token=" + swxToken}, {"--auth", swxToken}, {"--auth-token", swxToken, "--ho=127.0.0.1"}} {
 		startSwerex(t, bin, args...)
 	}
+}
+
+// TestSwerexServerInContainer runs the same suite against the static
+// binary as PID 1 of a container of the Debian test image, started the
+// way SWE-ReX's DockerDeployment starts swerex-remote (sh -c, no TTY, no
+// TERM). It needs Docker and sbx-test/debian:bookworm (scripts/mkimage-debian.sh);
+// it skips without them unless SBX_REQUIRE_DOCKER is set.
+func TestSwerexServerInContainer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary in a container")
+	}
+	const image = "sbx-test/debian:bookworm"
+	if out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", image).CombinedOutput(); err != nil {
+		if v := os.Getenv("SBX_REQUIRE_DOCKER"); v != "" && v != "0" {
+			t.Fatalf("SBX_REQUIRE_DOCKER is set but %s is not usable: %v %s", image, err, out)
+		}
+		t.Skipf("no Docker or no %s (scripts/mkimage-debian.sh builds it): %v", image, err)
+	}
+	bindir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bindir, "sandboxd"), ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	if err := os.Symlink("sandboxd", filepath.Join(bindir, "swerex-remote")); err != nil {
+		t.Fatal(err)
+	}
+	shared := t.TempDir()
+	name := "sbx-test-swerex-" + strconv.Itoa(os.Getpid())
+	out, err := exec.Command("docker", "run", "-d", "--rm", "--name", name, "--label", "dev.sbx.test=swerex",
+		"-p", "127.0.0.1::8000", "-v", bindir+":/opt/sbx:ro", "-v", shared+":"+shared,
+		"-e", "PATH=/opt/sbx:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		image, "/bin/sh", "-c", "swerex-remote --auth-token "+swxToken+" || exit 97").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := exec.Command("docker", "logs", name).CombinedOutput()
+			t.Logf("container log:\n%s", logs)
+		}
+		exec.Command("docker", "rm", "-f", name).Run()
+	})
+	port, err := exec.Command("docker", "port", name, "8000/tcp").Output()
+	if err != nil {
+		t.Fatalf("docker port: %v", err)
+	}
+	_, p, _ := strings.Cut(strings.TrimSpace(strings.Split(string(port), "\n")[0]), ":")
+	s := &swx{t: t, url: "http://127.0.0.1:" + p, logs: &syncBuffer{}, shared: shared}
+	s.waitAlive(30 * time.Second)
+	swerexSuite(t, s)
 }
