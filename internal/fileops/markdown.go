@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/sbx-dev/sbx/internal/pyrepr"
 )
 
 // OpenHands' editor shows .docx, .xlsx, .pptx, .pdf and audio files as
@@ -663,7 +665,7 @@ func excelNumber(text string, asFloat bool) string {
 	if !asFloat && f == float64(int64(f)) {
 		return strconv.FormatInt(int64(f), 10)
 	}
-	return pyFloatRepr(f)
+	return pyrepr.Float(f)
 }
 
 // columnIndex turns "BC12" into the zero-based column 54.

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"syscall"
 	"testing"
+
+	"github.com/sbx-dev/sbx/internal/pyrepr"
 )
 
 // Expected values are what CPython prints for the same input.
@@ -25,8 +27,8 @@ func TestPyRepr(t *testing.T) {
 		"\U000e0001":   `'\U000e0001'`,
 	}
 	for in, want := range tests {
-		if got := pyRepr(in); got != want {
-			t.Errorf("pyRepr(%q) = %s, want %s", in, got, want)
+		if got := pyrepr.Str(in); got != want {
+			t.Errorf("pyrepr.Str(%q) = %s, want %s", in, got, want)
 		}
 	}
 }
@@ -42,8 +44,8 @@ func TestPyFloatRepr(t *testing.T) {
 		{1234567890123456, "1234567890123456.0"}, {tenth + fifth, "0.30000000000000004"}, {math.Inf(1), "inf"}, {-1.5e-7, "-1.5e-07"},
 	}
 	for _, tc := range tests {
-		if got := pyFloatRepr(tc.in); got != tc.want {
-			t.Errorf("pyFloatRepr(%v) = %s, want %s", tc.in, got, tc.want)
+		if got := pyrepr.Float(tc.in); got != tc.want {
+			t.Errorf("pyrepr.Float(%v) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
+
+	"github.com/sbx-dev/sbx/internal/pyrepr"
 )
 
 // view_range and insert_line reach OpenHands' editor as whatever JSON the
@@ -271,9 +273,9 @@ func (v pyVal) repr() string {
 	case pyInt:
 		return v.itext
 	case pyFloat:
-		return pyFloatRepr(v.f)
+		return pyrepr.Float(v.f)
 	case pyStr:
-		return pyRepr(v.s)
+		return pyrepr.Str(v.s)
 	case pyList:
 		parts := make([]string, len(v.items))
 		for i, e := range v.items {
@@ -283,7 +285,7 @@ func (v pyVal) repr() string {
 	case pyDict:
 		parts := make([]string, len(v.items))
 		for i, e := range v.items {
-			parts[i] = pyRepr(v.keys[i]) + ": " + e.repr()
+			parts[i] = pyrepr.Str(v.keys[i]) + ": " + e.repr()
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
@@ -341,7 +343,7 @@ func pyMin(a, b pyNum) pyNum {
 // width6 is f'{n:6}'.
 func (n pyNum) width6() string {
 	if n.isFloat {
-		return fmt.Sprintf("%6s", pyFloatRepr(n.f))
+		return fmt.Sprintf("%6s", pyrepr.Float(n.f))
 	}
 	return fmt.Sprintf("%6d", n.i)
 }

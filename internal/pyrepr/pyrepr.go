@@ -4,6 +4,8 @@
 package pyrepr
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -11,10 +13,9 @@ import (
 )
 
 // Str is repr(s) for a Python str: single quotes unless s holds a single
-// quote and no double quote, the usual escapes, \xNN / \uNNNN / \UNNNNNNNN
-// for what Python does not print. Bytes that are not UTF-8 are shown as
-// the surrogate escapes Python's backslashreplace decoding would give
-// (\udcNN), so nothing is lost.
+// quote and no double quote, the usual escapes, \xNN / \uNNNN /
+// \UNNNNNNNN for what Python does not print. A byte that is not UTF-8 is
+// shown as \xNN.
 func Str(s string) string {
 	quote := byte('\'')
 	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
@@ -26,85 +27,84 @@ func Str(s string) string {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			b.WriteString(`\udc`)
-			b.WriteString(hex2(s[i]))
+			// Python would hold a surrogate escape here; show the byte.
+			fmt.Fprintf(&b, "\\x%02x", s[i])
 			i++
 			continue
 		}
 		i += size
 		switch {
-		case r == rune(quote) || r == '\\':
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == rune(quote):
 			b.WriteByte('\\')
-			b.WriteRune(r)
+			b.WriteByte(quote)
+		case r == '\t':
+			b.WriteString(`\t`)
 		case r == '\n':
 			b.WriteString(`\n`)
 		case r == '\r':
 			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
 		case r < 0x20 || r == 0x7f:
-			b.WriteString(`\x`)
-			b.WriteString(hex2(byte(r)))
-		case r < 0x80 || printable(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case r < 0x80 || unicode.IsPrint(r):
 			b.WriteRune(r)
-		case r <= 0xff:
-			b.WriteString(`\x`)
-			b.WriteString(hex2(byte(r)))
-		case r <= 0xffff:
-			b.WriteString(`\u`)
-			b.WriteString(pad(strconv.FormatInt(int64(r), 16), 4))
+		case r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case r < 0x10000:
+			fmt.Fprintf(&b, "\\u%04x", r)
 		default:
-			b.WriteString(`\U`)
-			b.WriteString(pad(strconv.FormatInt(int64(r), 16), 8))
+			fmt.Fprintf(&b, "\\U%08x", r)
 		}
 	}
 	b.WriteByte(quote)
 	return b.String()
 }
 
-// printable approximates str.isprintable for one non-ASCII rune: Python
-// prints letters, marks, numbers, punctuation and symbols, and escapes
-// separators, controls, format characters and unassigned code points,
-// which is unicode.IsPrint's split too.
-func printable(r rune) bool { return unicode.IsPrint(r) }
-
-func hex2(c byte) string {
-	const digits = "0123456789abcdef"
-	return string([]byte{digits[c>>4], digits[c&15]})
-}
-
-func pad(s string, n int) string {
-	if len(s) >= n {
-		return s
-	}
-	return strings.Repeat("0", n-len(s)) + s
-}
-
-// Float is repr(f) for a Python float: the shortest digits that read back
-// as f, in positional notation for exponents from -4 to 15 (always with a
-// fractional part, "5.0") and scientific beyond ("1e-05", "1.5e+16").
+// Float renders f as Python's repr(float): the shortest round-trip
+// digits, in positional notation when the decimal exponent is in [-4, 16),
+// otherwise in scientific notation with a signed, at least two-digit exponent.
 func Float(f float64) string {
 	switch {
-	case f != f:
+	case math.IsNaN(f):
 		return "nan"
-	case f > 1.7976931348623157e308:
+	case math.IsInf(f, 1):
 		return "inf"
-	case f < -1.7976931348623157e308:
+	case math.IsInf(f, -1):
 		return "-inf"
 	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde±XX
+	sign := ""
+	if math.Signbit(f) {
+		sign = "-"
+		f = -f
+	}
+	if f == 0 {
+		return sign + "0.0"
+	}
+	// 'e' with precision -1 gives the shortest digits: d.ddddde±XX.
+	e := strconv.FormatFloat(f, 'e', -1, 64)
 	mant, expStr, _ := strings.Cut(e, "e")
 	exp, _ := strconv.Atoi(expStr)
-	if exp >= -4 && exp < 16 {
-		s := strconv.FormatFloat(f, 'f', -1, 64)
-		if !strings.ContainsAny(s, ".") {
-			s += ".0"
+	digits := strings.Replace(mant, ".", "", 1)
+	decpt := exp + 1 // value = 0.digits × 10^decpt
+	if decpt > -4 && decpt <= 16 {
+		switch {
+		case decpt <= 0:
+			return sign + "0." + strings.Repeat("0", -decpt) + digits
+		case decpt >= len(digits):
+			return sign + digits + strings.Repeat("0", decpt-len(digits)) + ".0"
+		default:
+			return sign + digits[:decpt] + "." + digits[decpt:]
 		}
-		return s
 	}
-	sign := "+"
+	m := digits[:1]
+	if len(digits) > 1 {
+		m += "." + digits[1:]
+	}
+	es := "+"
 	if exp < 0 {
-		sign, exp = "-", -exp
+		es = "-"
+		exp = -exp
 	}
-	return mant + "e" + sign + pad(strconv.Itoa(exp), 2)
+	return fmt.Sprintf("%s%se%s%02d", sign, m, es, exp)
 }

@@ -21,7 +21,7 @@ func TestStr(t *testing.T) {
 		{"\u200b", `'\u200b'`},
 		{"\U0001F600", "'\U0001F600'"},
 		{"\U000E0001", `'\U000e0001'`},
-		{"a\xffb", `'a\udcffb'`},
+		{"a\xffb", `'a\xffb'`},
 	}
 	for _, tt := range tests {
 		if got := Str(tt.in); got != tt.want {

@@ -12,11 +12,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/pyliteral"
 	"github.com/sbx-dev/sbx/sandboxapi"
+
+	"github.com/sbx-dev/sbx/internal/pyrepr"
 )
 
 // knownActions are the action types OpenHands' deserializer knows, in its
@@ -405,7 +406,7 @@ func writeRepr(b *strings.Builder, v any) {
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
 	case string:
-		writeStrRepr(b, x)
+		b.WriteString(pyrepr.Str(x))
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
@@ -428,7 +429,7 @@ func writeRepr(b *strings.Builder, v any) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeStrRepr(b, k)
+			b.WriteString(pyrepr.Str(k))
 			b.WriteString(": ")
 			writeRepr(b, x[k])
 		}
@@ -436,34 +437,6 @@ func writeRepr(b *strings.Builder, v any) {
 	default:
 		fmt.Fprintf(b, "%v", x)
 	}
-}
-
-func writeStrRepr(b *strings.Builder, s string) {
-	q := byte('\'')
-	if strings.Contains(s, "'") && !strings.Contains(s, "\"") {
-		q = '"'
-	}
-	b.WriteByte(q)
-	for _, r := range s {
-		switch {
-		case r == rune(q) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(b, `\x%02x`, r)
-		case r == utf8.RuneError:
-			b.WriteRune(r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(q)
 }
 
 // observation builds a wire observation with typed extras.
