@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sbx-dev/sbx/internal/launch"
 	"github.com/sbx-dev/sbx/sandboxapi"
@@ -58,4 +61,46 @@ func TestClaimReachesTheAgentShell(t *testing.T) {
 	if len(out.Chunks) != 1 || out.Chunks[0].Data != "[it's $x][]\n" {
 		t.Fatalf("process started after the claim: %+v", out.Chunks)
 	}
+}
+
+// TestClaimReachesSWEReXSessions: with the SWE-ReX listener beside the
+// OpenHands one, a session and an execute started after a warm-pool claim
+// see the tenant's variables; neither sees the SWE-ReX token.
+func TestClaimReachesSWEReXSessions(t *testing.T) {
+	const secret = "warm-pool-secret-0123456789"
+	port := freeTCPPort(t)
+	c := startSandboxd(t, buildSandboxd(t), filepath.Join(t.TempDir(), "work"),
+		"SESSION_API_KEY=pool-internal", launch.EnvPoolSecret+"="+secret, "SBX_STATE_DIR="+t.TempDir(),
+		envSwerexAddr+"=127.0.0.1:"+port, envSwerexToken+"="+swxToken)
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", c.url+"/sbx/v1/claim",
+		strings.NewReader(`{"session_api_key":"tenant-key","env":{"TENANT_TOKEN":"t1"}}`))
+	req.Header.Set("X-Sbx-Pool-Secret", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("claim: %d", resp.StatusCode)
+	}
+	s := &swx{t: t, url: "http://127.0.0.1:" + port, logs: &syncBuffer{}, shared: t.TempDir()}
+	s.waitAlive(10 * time.Second)
+	s.session("default")
+	m := s.ok("/run_in_session", action(`echo "[$TENANT_TOKEN][$SBX_SWEREX_TOKEN][$SBX_POOL_SECRET]"`))
+	if m["output"] != "[t1][][]\n" {
+		t.Errorf("session sees %q", m["output"])
+	}
+	m = s.ok("/execute", command(`echo "[$TENANT_TOKEN][$SBX_SWEREX_TOKEN]"`, "shell", true))
+	if m["stdout"] != "[t1][]\n" {
+		t.Errorf("execute sees %q", m["stdout"])
+	}
+}
+
+func freeTCPPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }

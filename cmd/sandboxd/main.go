@@ -232,8 +232,9 @@ func serve(ctx context.Context, cfg launch.Launch, log *slog.Logger) error {
 	}
 	if addr := os.Getenv(envSwerexAddr); addr != "" {
 		stopSwerex, err := startSwerexBeside(addr, os.Getenv(envSwerexToken), swerex.Config{
-			Logger: log.With("component", "swerex"), Starter: r, Env: claimed.Apply(shellCfg.Env),
-			Dir: cfg.WorkDir, Credential: u.credential,
+			Logger: log.With("component", "swerex"), Starter: r,
+			EnvFunc: func() []string { return claimed.Apply(shellCfg.Env) },
+			Dir:     cfg.WorkDir, Credential: u.credential,
 		})
 		if err != nil {
 			srv.Close()

@@ -122,7 +122,7 @@ func (s *Server) execute(ctx context.Context, _ *http.Request, body []byte) (any
 	if len(argv) == 0 {
 		return nil, exc("builtins.IndexError", "list index out of range")
 	}
-	env := s.cfg.Env
+	env := s.env()
 	if c.hasEnv {
 		env = make([]string, 0, len(c.env))
 		for k, v := range c.env {

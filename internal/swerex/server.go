@@ -36,8 +36,11 @@ type Config struct {
 	Token   string
 	Logger  *slog.Logger
 	Starter term.Starter
-	// Env is the environment sessions and commands inherit.
-	Env []string
+	// Env is the environment sessions and commands inherit. EnvFunc, if
+	// set, is asked instead each time one starts (a warm-pool claim adds
+	// variables after start-up).
+	Env     []string
+	EnvFunc func() []string
 	// Dir is the server's working directory: sessions start in it and
 	// relative paths resolve against it.
 	Dir string
@@ -95,6 +98,13 @@ func (s *Server) routes() map[string]route {
 		"/upload":         {http.MethodPost, s.upload},
 		"/close":          {http.MethodPost, s.closeAll},
 	}
+}
+
+func (s *Server) env() []string {
+	if s.cfg.EnvFunc != nil {
+		return s.cfg.EnvFunc()
+	}
+	return s.cfg.Env
 }
 
 // Handler serves the protocol.

@@ -61,7 +61,7 @@ func (s *Server) createSession(ctx context.Context, _ *http.Request, body []byte
 	// Start-up outlives the request: the session stays registered
 	// whatever happens to the client, as upstream's.
 	sess, out, err := session.Start(context.WithoutCancel(ctx), session.Config{
-		Env: s.cfg.Env, Dir: s.cfg.Dir, Credential: s.cfg.Credential, Starter: s.cfg.Starter, Logger: s.log,
+		Env: s.env(), Dir: s.cfg.Dir, Credential: s.cfg.Credential, Starter: s.cfg.Starter, Logger: s.log,
 		StartupSource: src, StartupTimeout: max(d, time.Millisecond),
 	})
 	e.s = sess
