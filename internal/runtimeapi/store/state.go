@@ -44,7 +44,7 @@ func (s State) Valid() bool {
 // Allowed is the one table of lifecycle transitions. A transition to the
 // same state is not a transition (callers treat it as a no-op).
 //
-//	starting → running (healthy), paused (paused while booting), error, stopped
+//	starting → running (healthy), error, stopped (a booting runtime is not paused: nothing to freeze yet)
 //	running  → starting (restarted by the service), paused, error, stopped
 //	paused   → starting (/resume: unhealthy until the health route answers), error, stopped
 //	error    → stopped (its container is removed; /start then makes a new runtime)
@@ -52,7 +52,7 @@ func (s State) Valid() bool {
 func Allowed(from, to State) bool {
 	switch from {
 	case Starting:
-		return to == Running || to == Paused || to == Error || to == Stopped
+		return to == Running || to == Error || to == Stopped
 	case Running:
 		return to == Starting || to == Paused || to == Error || to == Stopped
 	case Paused:

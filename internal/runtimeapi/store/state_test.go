@@ -10,7 +10,7 @@ import (
 // The lifecycle table, every pair: a change to Allowed must change this.
 func TestAllowedTable(t *testing.T) {
 	want := map[State][]State{
-		Starting: {Running, Paused, Error, Stopped},
+		Starting: {Running, Error, Stopped},
 		Running:  {Starting, Paused, Error, Stopped},
 		Paused:   {Starting, Error, Stopped},
 		Error:    {Stopped},

@@ -298,6 +298,9 @@ func testOneLive(t *testing.T, dsn string) {
 	}
 	// Paused and error: paused is live, error is not.
 	r, _ := s.BySession(ctx, k.ID, "race")
+	if _, err := s.Update(ctx, r.ID, func(r *Runtime) error { r.State = Running; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Update(ctx, r.ID, func(r *Runtime) error { r.State = Paused; return nil }); err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +369,7 @@ func testTransitions(t *testing.T, dsn string) {
 	path := map[State][]State{
 		Starting: nil,
 		Running:  {Running},
-		Paused:   {Paused},
+		Paused:   {Running, Paused},
 		Error:    {Error},
 		Stopped:  {Stopped},
 	}
