@@ -584,6 +584,10 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	switch {
 	case s.remove:
 		err = s.destroy(ctx)
+	case s.keep && !s.attached && s.rt.be.Caps.Traits.PauseKept && s.rt.cfg.Sandbox.PauseClosedRuntimes && s.rt.be.Caps.Pause != nil:
+		// OpenHands' remote runtime: a kept runtime sleeps until the next
+		// session resumes it.
+		err = s.rt.be.Caps.Pause.Pause(ctx, s.info.ID)
 	case s.keep || s.attached:
 	case s.rt.be.Caps.Restart == nil:
 		// Where a stopped sandbox keeps nothing, stopping it is removing it.

@@ -11,6 +11,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,6 +60,7 @@ type settings struct {
 	AutoResume   bool   `toml:"auto_resume"`
 	StartTimeout string `toml:"start_timeout"`
 	LogLevel     string `toml:"log_level"`
+	Instance     string `toml:"instance"`
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -91,6 +94,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	auto := fs.Bool("auto-resume", false, "resume a paused runtime on its first proxied request (SANDBOX_API_AUTO_RESUME)")
 	st := fs.String("start-timeout", "", "bound on a runtime's start (SANDBOX_API_START_TIMEOUT; default 5m)")
 	lvl := fs.String("log-level", "", "debug, info, warn or error (SANDBOX_API_LOG_LEVEL; default info)")
+	inst := fs.String("instance", "", "name on this service's sandboxes (SANDBOX_API_INSTANCE; default derived from --db): a service reconciles and removes only its own")
 	// Flags may follow the arguments (`keys create NAME --db X`), as
 	// operators type them.
 	var pos []string
@@ -129,6 +133,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	pick(&s.PublicURL, *pub, "SANDBOX_API_PUBLIC_URL")
 	pick(&s.StartTimeout, *st, "SANDBOX_API_START_TIMEOUT")
 	pick(&s.LogLevel, *lvl, "SANDBOX_API_LOG_LEVEL")
+	pick(&s.Instance, *inst, "SANDBOX_API_INSTANCE")
 	if v := getenv("SANDBOX_API_AUTO_RESUME"); v == "1" || strings.EqualFold(v, "true") {
 		s.AutoResume = true
 	}
@@ -155,6 +160,9 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	}
 	if s.PublicURL == "" {
 		s.PublicURL = "http://" + s.Addr
+	}
+	if s.Instance == "" {
+		s.Instance = instanceOf(s.DB)
 	}
 	return s, nil
 }
@@ -272,7 +280,7 @@ func serveWith(ctx context.Context, s settings, startTimeout time.Duration, log 
 	srv, err := server.New(server.Config{
 		Store: st, Driver: be.Driver, Caps: be.Caps, Backend: be.Name, PublicURL: s.PublicURL,
 		AutoResume: s.AutoResume, StartTimeout: startTimeout, Logger: log,
-		Labels: map[string]string{"dev.sbx.runtimeapi": "true"},
+		Labels: map[string]string{LabelInstance: s.Instance},
 	})
 	if err != nil {
 		return err
@@ -287,7 +295,7 @@ func serveWith(ctx context.Context, s settings, startTimeout time.Duration, log 
 		return err
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("sandbox-api listening", "addr", ln.Addr().String(), "public_url", s.PublicURL, "db", dbKind(s.DB),
+	log.Info("sandbox-api listening", "addr", ln.Addr().String(), "public_url", s.PublicURL, "db", dbKind(s.DB), "instance", s.Instance,
 		"backend", be.Name, "adopted", len(rec.Adopted), "failed", len(rec.Failed), "removed", len(rec.Removed))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -306,6 +314,24 @@ func serveWith(ctx context.Context, s settings, startTimeout time.Duration, log 
 		hs.Close()
 	}
 	return nil
+}
+
+// LabelInstance names the service a sandbox belongs to. Two services on
+// one engine (a staging and a production one, or tests) each reconcile
+// and remove only their own sandboxes; a restart on the same database is
+// the same instance.
+const LabelInstance = "dev.sbx.runtimeapi"
+
+// instanceOf is the default instance name: a digest of the database, so
+// that it needs no configuring and is stable across restarts.
+func instanceOf(dsn string) string {
+	if !store.IsPostgres(dsn) {
+		if abs, err := filepath.Abs(strings.TrimPrefix(dsn, "sqlite:")); err == nil {
+			dsn = abs
+		}
+	}
+	h := sha256.Sum256([]byte(dsn))
+	return hex.EncodeToString(h[:6])
 }
 
 func dbKind(dsn string) string {

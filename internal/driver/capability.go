@@ -147,6 +147,10 @@ type Traits struct {
 	// there is nothing to mount, and the shell's home is the user's own:
 	// sbx must not write ~/.bashrc or the git identity there.
 	HostFilesystem bool
+	// PauseKept: a sandbox kept alive (keep_runtime_alive) is paused when
+	// its session closes if pause_closed_runtimes is set, as OpenHands'
+	// remote runtime does; elsewhere a kept sandbox is left running.
+	PauseKept bool
 }
 
 // TraitsReporter is implemented by drivers whose Traits are not all zero.

@@ -49,6 +49,7 @@ type workloadSpec struct {
 	FSGroup        *int              `json:"fs_group,omitempty"`
 	ResourceFactor float64           `json:"resource_factor,omitempty"`
 	RuntimeClass   string            `json:"runtime_class,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
 }
 
 // specOf turns a /start request into the stored spec. A command that
@@ -56,7 +57,8 @@ type workloadSpec struct {
 // so the image needs no OpenHands inside.
 func specOf(req startRequest) (workloadSpec, error) {
 	ws := workloadSpec{Kind: kindV1, Image: req.Image, Command: req.Command, WorkingDir: req.WorkingDir,
-		Env: req.Environment, RunAsUser: req.RunAsUser, RunAsGroup: req.RunAsGroup, FSGroup: req.FSGroup, ResourceFactor: 1}
+		Env: req.Environment, RunAsUser: req.RunAsUser, RunAsGroup: req.RunAsGroup, FSGroup: req.FSGroup, ResourceFactor: 1,
+		Labels: req.Labels}
 	if req.ResourceFactor != nil {
 		ws.ResourceFactor = *req.ResourceFactor
 	}
@@ -89,6 +91,8 @@ func (s *Server) driverSpec(rec store.Runtime, ws workloadSpec) (driver.Spec, er
 	}
 	spec.Labels[LabelRuntime] = rec.ID
 	spec.Labels[LabelTenant] = rec.Tenant
+	// The service owns its sandboxes' lives: `sbx gc` leaves them alone.
+	spec.Labels[driver.LabelKeep] = "true"
 	// A resource unit is one CPU and 2 GiB; the factor multiplies it.
 	f := ws.ResourceFactor
 	if f <= 0 {
@@ -159,7 +163,7 @@ func (s *Server) object(rec store.Runtime) runtimeObject {
 		RuntimeID: rec.ID, SessionID: rec.SessionID, URL: url, SessionAPIKey: rec.SessionAPIKey,
 		Status: string(rec.State), PodStatus: rec.PodStatus, RestartCount: rec.RestartCount, RestartReasons: []string{},
 		WorkHosts: map[string]int{url + "/work-1": w1, url + "/work-2": w2},
-		Image:     ws.Image, Reason: rec.Reason,
+		Image:     ws.Image, Reason: rec.Reason, Labels: ws.Labels,
 		CreatedAt: rec.Created.Format(time.RFC3339Nano), UpdatedAt: rec.Updated.Format(time.RFC3339Nano),
 	}
 }
@@ -569,6 +573,30 @@ func (s *Server) resumeRuntime(ctx context.Context, rec store.Runtime) (store.Ru
 	_ = json.Unmarshal(rec.Spec, &ws)
 	s.boot(rec, ws, true)
 	return rec, nil
+}
+
+// logs is sbx's extension route: the sandbox's own output (sandboxd's
+// log, or the workload's), for `sbx logs` and the remote driver.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("runtime_id")
+	rec, err := s.cfg.Store.Runtime(r.Context(), tenantOf(r), id)
+	if err != nil {
+		writeError(w, notFound(err, "runtime "+id))
+		return
+	}
+	tail := 0
+	if v := r.URL.Query().Get("tail"); v != "" {
+		if tail, err = strconv.Atoi(v); err != nil || tail < 0 {
+			writeError(w, errdefs.New(errdefs.ErrInvalidArgument, "tail must be a whole number"))
+			return
+		}
+	}
+	var b strings.Builder
+	if err := s.cfg.Driver.Logs(r.Context(), rec.BackendID, &limitWriter{w: &b, n: 8 << 20}, tail); err != nil {
+		writeError(w, notFound(err, "the sandbox of runtime "+id))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"logs": b.String()})
 }
 
 func (s *Server) stop(w http.ResponseWriter, r *http.Request) {

@@ -119,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /pause", s.auth(s.pause))
 	mux.HandleFunc("POST /resume", s.auth(s.resume))
 	mux.HandleFunc("POST /stop", s.auth(s.stop))
+	mux.HandleFunc("GET /sbx/v1/runtimes/{runtime_id}/logs", s.auth(s.logs))
 	mux.HandleFunc("/", s.notFound)
 	s.mux = mux
 	return s, nil

@@ -23,6 +23,9 @@ type startRequest struct {
 	RunAsGroup      *int              `json:"run_as_group"`
 	FSGroup         *int              `json:"fs_group"`
 	ImagePullPolicy string            `json:"image_pull_policy"`
+	// Labels is sbx's extension: stored and returned as given (never put
+	// on the sandbox, so a tenant cannot forge the service's own labels).
+	Labels map[string]string `json:"labels"`
 }
 
 // command is a string (the SDK; split into words as a POSIX shell would,
@@ -150,6 +153,14 @@ func decodeStart(b []byte) (startRequest, error) {
 			return r, errdefs.New(errdefs.ErrInvalidArgument, "run_as_user, run_as_group and fs_group are ids from 0 to 2147483646")
 		}
 	}
+	if len(r.Labels) > 64 {
+		return r, errdefs.New(errdefs.ErrInvalidArgument, "labels: at most 64")
+	}
+	for k, v := range r.Labels {
+		if k == "" || len(k) > 256 || len(v) > 1024 {
+			return r, errdefs.New(errdefs.ErrInvalidArgument, "labels: names of 1 to 256 bytes, values of at most 1024")
+		}
+	}
 	for k := range r.Environment {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return r, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("environment: invalid variable name %q", k))
@@ -171,19 +182,20 @@ func decodeStart(b []byte) (startRequest, error) {
 // runtimeObject is the runtime as every route returns it (spec §5): every
 // field on every route, pod_status always.
 type runtimeObject struct {
-	RuntimeID      string         `json:"runtime_id"`
-	SessionID      string         `json:"session_id"`
-	URL            string         `json:"url"`
-	SessionAPIKey  string         `json:"session_api_key"`
-	Status         string         `json:"status"`
-	PodStatus      string         `json:"pod_status"`
-	RestartCount   int            `json:"restart_count"`
-	RestartReasons []string       `json:"restart_reasons"`
-	WorkHosts      map[string]int `json:"work_hosts"`
-	Image          string         `json:"image"`
-	Reason         string         `json:"reason,omitempty"`
-	CreatedAt      string         `json:"created_at"`
-	UpdatedAt      string         `json:"updated_at"`
+	RuntimeID      string            `json:"runtime_id"`
+	SessionID      string            `json:"session_id"`
+	URL            string            `json:"url"`
+	SessionAPIKey  string            `json:"session_api_key"`
+	Status         string            `json:"status"`
+	PodStatus      string            `json:"pod_status"`
+	RestartCount   int               `json:"restart_count"`
+	RestartReasons []string          `json:"restart_reasons"`
+	WorkHosts      map[string]int    `json:"work_hosts"`
+	Image          string            `json:"image"`
+	Reason         string            `json:"reason,omitempty"`
+	Labels         map[string]string `json:"labels"`
+	CreatedAt      string            `json:"created_at"`
+	UpdatedAt      string            `json:"updated_at"`
 }
 
 // runtimeIDBody is /pause, /resume and /stop's body.
