@@ -584,9 +584,11 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	switch {
 	case s.remove:
 		err = s.destroy(ctx)
-	case s.keep && !s.attached && s.rt.be.Caps.Traits.PauseKept && s.rt.cfg.Sandbox.PauseClosedRuntimes && s.rt.be.Caps.Pause != nil:
-		// OpenHands' remote runtime: a kept runtime sleeps until the next
-		// session resumes it.
+	case s.keep && !s.attached && s.rt.cfg.Sandbox.KeepRuntimeAlive && s.rt.cfg.Sandbox.PauseClosedRuntimes &&
+		s.rt.be.Caps.Traits.PauseKept && s.rt.be.Caps.Pause != nil:
+		// OpenHands' remote runtime: a runtime kept by keep_runtime_alive
+		// sleeps until the next session resumes it. (`sbx run -d` keeps
+		// its sandbox running: that is what detaching means.)
 		err = s.rt.be.Caps.Pause.Pause(ctx, s.info.ID)
 	case s.keep || s.attached:
 	case s.rt.be.Caps.Restart == nil:

@@ -286,11 +286,14 @@ func serveWith(ctx context.Context, s settings, startTimeout time.Duration, log 
 		return err
 	}
 	defer srv.Close()
-	rec, err := srv.Reconcile(ctx)
+	// Listen first: a second service on the same address fails here,
+	// before it reconciles anything.
+	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.Addr)
+	defer ln.Close()
+	rec, err := srv.Reconcile(ctx)
 	if err != nil {
 		return err
 	}

@@ -171,9 +171,9 @@ func openRemote(_ context.Context, cfg *config.Config, _ Options) (driver.Driver
 	sc := cfg.Sandbox
 	d, err := remote.New(remote.Options{
 		URL: sc.RemoteRuntimeAPIURL, APIKey: sc.APIKey, ResourceFactor: sc.RemoteRuntimeResourceFactor,
-		RuntimeClass: sc.RemoteRuntimeClass,
-		InitTimeout:  time.Duration(sc.RemoteRuntimeInitTimeout) * time.Second,
-		APITimeout:   time.Duration(sc.RemoteRuntimeAPITimeout) * time.Second,
+		RuntimeClass: sc.RemoteRuntimeClass, RuntimeImage: sc.RuntimeContainerImage, BaseImage: sc.BaseContainerImage,
+		InitTimeout: time.Duration(sc.RemoteRuntimeInitTimeout) * time.Second,
+		APITimeout:  time.Duration(sc.RemoteRuntimeAPITimeout) * time.Second,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -49,6 +49,11 @@ type Options struct {
 	PollInterval time.Duration
 	// HTTPClient, if set, is used for every call.
 	HTTPClient *http.Client
+	// RuntimeImage and BaseImage are runtime_container_image and
+	// base_container_image: the image a sandbox starts from, the first
+	// that is set. The service's engine must have it; sandbox-api puts
+	// sandboxd into it, so any image works (no build, no OpenHands inside).
+	RuntimeImage, BaseImage string
 }
 
 // Driver talks to one runtime API with one key.
@@ -437,6 +442,17 @@ func (d *Driver) Resume(ctx context.Context, id string) (driver.Sandbox, error) 
 		return driver.Sandbox{}, err
 	}
 	return d.waitReady(ctx, o)
+}
+
+// ResolveImage implements driver.ImageResolver: the configured image, as
+// named; the service resolves it on its own engine at /start.
+func (d *Driver) ResolveImage(_ context.Context, override string) (driver.Image, error) {
+	for _, ref := range []string{override, d.o.RuntimeImage, d.o.BaseImage} {
+		if ref != "" {
+			return driver.Image{Ref: ref}, nil
+		}
+	}
+	return driver.Image{}, errdefs.New(errdefs.ErrInvalidArgument, "RUNTIME=remote needs an image the service's engine has: set SANDBOX_BASE_CONTAINER_IMAGE (or SANDBOX_RUNTIME_CONTAINER_IMAGE)")
 }
 
 // Traits implements driver.TraitsReporter.
