@@ -61,6 +61,7 @@ type settings struct {
 	StartTimeout string `toml:"start_timeout"`
 	LogLevel     string `toml:"log_level"`
 	Instance     string `toml:"instance"`
+	Sweep        string `toml:"sweep_interval"`
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -94,6 +95,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	auto := fs.Bool("auto-resume", false, "resume a paused runtime on its first proxied request (SANDBOX_API_AUTO_RESUME)")
 	st := fs.String("start-timeout", "", "bound on a runtime's start (SANDBOX_API_START_TIMEOUT; default 5m)")
 	lvl := fs.String("log-level", "", "debug, info, warn or error (SANDBOX_API_LOG_LEVEL; default info)")
+	sweep := fs.String("sweep-interval", "", "how often sandboxes without a live runtime are removed (SANDBOX_API_SWEEP_INTERVAL; default 15s)")
 	inst := fs.String("instance", "", "name on this service's sandboxes (SANDBOX_API_INSTANCE; default derived from --db): a service reconciles and removes only its own")
 	// Flags may follow the arguments (`keys create NAME --db X`), as
 	// operators type them.
@@ -134,6 +136,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	pick(&s.StartTimeout, *st, "SANDBOX_API_START_TIMEOUT")
 	pick(&s.LogLevel, *lvl, "SANDBOX_API_LOG_LEVEL")
 	pick(&s.Instance, *inst, "SANDBOX_API_INSTANCE")
+	pick(&s.Sweep, *sweep, "SANDBOX_API_SWEEP_INTERVAL")
 	if v := getenv("SANDBOX_API_AUTO_RESUME"); v == "1" || strings.EqualFold(v, "true") {
 		s.AutoResume = true
 	}
@@ -257,14 +260,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 			return 2
 		}
 	}
-	if err := serveWith(ctx, s, startTimeout, log); err != nil {
+	var sweepEvery time.Duration
+	if s.Sweep != "" {
+		if sweepEvery, err = time.ParseDuration(s.Sweep); err != nil || sweepEvery <= 0 {
+			fmt.Fprintf(stderr, "sandbox-api: sweep interval %q: a positive duration such as 15s\n", s.Sweep)
+			return 2
+		}
+	}
+	if err := serveWith(ctx, s, startTimeout, sweepEvery, log); err != nil {
 		log.Error("sandbox-api stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serveWith(ctx context.Context, s settings, startTimeout time.Duration, log *slog.Logger) error {
+func serveWith(ctx context.Context, s settings, startTimeout, sweepEvery time.Duration, log *slog.Logger) error {
 	st, err := store.Open(ctx, s.DB)
 	if err != nil {
 		return err
@@ -279,7 +289,7 @@ func serveWith(ctx context.Context, s settings, startTimeout time.Duration, log 
 	defer be.Close()
 	srv, err := server.New(server.Config{
 		Store: st, Driver: be.Driver, Caps: be.Caps, Backend: be.Name, PublicURL: s.PublicURL,
-		AutoResume: s.AutoResume, StartTimeout: startTimeout, Logger: log,
+		AutoResume: s.AutoResume, StartTimeout: startTimeout, SweepInterval: sweepEvery, Logger: log,
 		Labels: map[string]string{LabelInstance: s.Instance},
 	})
 	if err != nil {

@@ -66,7 +66,7 @@ type service struct {
 
 func (s *service) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(filepath.Join(s.bin, "sandbox-api"), "serve", "--addr", s.addr, "--db", s.db, "--instance", s.instance, "--log-level", "debug")
+	s.cmd = exec.Command(filepath.Join(s.bin, "sandbox-api"), "serve", "--addr", s.addr, "--db", s.db, "--instance", s.instance, "--log-level", "debug", "--sweep-interval", "1s")
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
@@ -228,8 +228,28 @@ func TestKill9DuringCreates(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	cs := s.containers()
+	// Creates the killed service had asked for may still land; the
+	// sweeper removes them within its interval (1 s here), and the engine
+	// gives up on a create after 30 s at most.
+	var cs map[string]string
 	live := map[string]bool{}
+	for deadline := time.Now().Add(45 * time.Second); ; {
+		cs = s.containers()
+		stray := 0
+		for _, r := range list.Runtimes {
+			live[r.RuntimeID] = r.Status == "running" || r.Status == "paused"
+		}
+		for id := range cs {
+			if !live[id] {
+				stray++
+			}
+		}
+		if stray == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	live = map[string]bool{}
 	for _, r := range list.Runtimes {
 		switch r.Status {
 		case "running", "paused":

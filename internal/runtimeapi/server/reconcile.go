@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sbx-dev/sbx/internal/driver"
+	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/runtimeapi/store"
 )
 
@@ -59,6 +62,7 @@ func (s *Server) Reconcile(ctx context.Context) (Reconciled, error) {
 		}
 		out.Removed = append(out.Removed, sb.ID)
 	}
+	s.startSweeper()
 	if len(out.Failed)+len(out.Removed) > 0 {
 		s.log.Warn("reconciled the store with the backend", "adopted", len(out.Adopted), "failed", out.Failed, "removed", out.Removed)
 	}
@@ -115,4 +119,59 @@ func (s *Server) adopt(ctx context.Context, rec store.Runtime, sb driver.Sandbox
 		s.boot(rec, ws, true)
 	}
 	return nil
+}
+
+// startSweeper removes, every SweepInterval, sandboxes carrying the
+// service's labels whose runtime is not live. Reconcile alone is not
+// enough after a kill -9: the engine finishes the creates a dead service
+// had asked for after the new one has listed its sandboxes, so strays
+// appear later.
+func (s *Server) startSweeper() {
+	s.sweepOnce.Do(func() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			t := time.NewTicker(s.cfg.SweepInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-s.ctx.Done():
+					return
+				case <-t.C:
+				}
+				if n, err := s.sweep(s.ctx); err != nil && s.ctx.Err() == nil {
+					s.log.Warn("sweeping stray sandboxes", "err", err)
+				} else if n > 0 {
+					s.log.Warn("removed stray sandboxes (no live runtime)", "count", n)
+				}
+			}
+		}()
+	})
+}
+
+// sweep removes this service's sandboxes that no live runtime owns.
+func (s *Server) sweep(ctx context.Context) (int, error) {
+	sandboxes, err := s.cfg.Driver.List(ctx, s.cfg.Labels)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sb := range sandboxes {
+		id := sb.Labels[LabelRuntime]
+		if id == "" {
+			continue
+		}
+		rec, err := s.cfg.Store.Runtime(ctx, "", id)
+		if err == nil && rec.State.Live() {
+			continue
+		}
+		if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			return n, err
+		}
+		if err := s.cfg.Driver.Remove(ctx, sb.ID); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -55,6 +55,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// MaxStarting bounds the starts in flight; default 16.
 	MaxStarting int
+	// SweepInterval is how often sandboxes without a live runtime are
+	// removed (after Reconcile); default 15 s.
+	SweepInterval time.Duration
 	// Labels go on every sandbox (the service's own, for reconciling).
 	Labels map[string]string
 	Logger *slog.Logger
@@ -79,6 +82,7 @@ type Server struct {
 
 	transportOnce sync.Once
 	tr            *http.Transport
+	sweepOnce     sync.Once
 }
 
 // maxBody bounds every request body the API reads (the proxy streams).
@@ -98,6 +102,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxStarting <= 0 {
 		cfg.MaxStarting = 16
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 15 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
