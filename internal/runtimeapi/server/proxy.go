@@ -200,8 +200,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, target *url.URL
 			pr.Out.Header.Del("X-API-Key")
 			pr.SetXForwarded()
 		},
-		Transport:     s.transport(),
-		FlushInterval: -1,
+		Transport: s.transport(),
+		// 0: ReverseProxy flushes event streams and bodies of unknown
+		// length as they come on its own, and batches the rest.
+		FlushInterval: 0,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return

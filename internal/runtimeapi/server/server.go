@@ -83,6 +83,7 @@ type Server struct {
 	transportOnce sync.Once
 	tr            *http.Transport
 	sweepOnce     sync.Once
+	auths         authCache
 }
 
 // maxBody bounds every request body the API reads (the proxy streams).
@@ -163,7 +164,7 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, errdefs.New(errdefs.ErrUnauthorized, "X-API-Key header is missing"))
 			return
 		}
-		k, err := s.cfg.Store.Authenticate(r.Context(), key)
+		k, err := s.auths.authenticate(r.Context(), s.cfg.Store, key)
 		if err != nil {
 			if !errors.Is(err, errdefs.ErrUnauthorized) {
 				s.log.Error("authenticating", "err", err)

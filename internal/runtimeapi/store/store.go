@@ -74,6 +74,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
+	// database/sql keeps 2 idle connections by default: 30 pollers would
+	// then open (and, for SQLite, re-run the pragmas of) a connection on
+	// most requests.
+	s.db.SetMaxOpenConns(32)
+	s.db.SetMaxIdleConns(32)
+	s.db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("store: connect %s: %w: %w", redact(dsn), errdefs.ErrUnavailable, err)
