@@ -175,7 +175,9 @@ func newServer(keys []string, log *slog.Logger) *server {
 
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	ok := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) }
+	ok := func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}
 	mux.HandleFunc("GET /alive", ok)
 	mux.HandleFunc("GET /health", ok)
 	// The real /ready answers 503 until initialised; the stand-in is
