@@ -84,9 +84,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 2
 	}
 	keys := sessionKeys(getenv)
-	addr := net.JoinHostPort(bindHost(*host, keys), strconv.Itoa(*port))
-
-	ln, err := net.Listen("tcp", addr)
+	bind := bindHost(*host, keys)
+	addr := net.JoinHostPort(bind, strconv.Itoa(*port))
+	// An IPv4 address binds IPv4 only, as uvicorn does with 0.0.0.0 (Go's
+	// "tcp" would take it for the dual-stack wildcard).
+	network := "tcp"
+	if ip := net.ParseIP(bind); ip != nil && ip.To4() != nil {
+		network = "tcp4"
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		log.Error("listen", "addr", addr, "err", err)
 		return 1
