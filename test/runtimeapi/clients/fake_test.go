@@ -59,6 +59,11 @@ type fakeService struct {
 	readyAfter     time.Duration
 	podOverride    *string // reported instead of "ready" once running
 	omitPodStatus  bool
+	omitKey        bool
+	// Service bugs the lifecycles must catch.
+	loseProcessesOnResume bool // a resume restarts the workload
+	reviveStopped         bool // /start for a stopped session brings the old runtime back
+	pausedPodReady        bool // a paused runtime still says pod_status ready
 	aliveStatus    int // non-zero: the workload's /alive and /health answer this
 	rotateOnResume bool
 	build429       int // how many /build requests get 429 first
@@ -165,8 +170,8 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, f.object(rt))
 	case r.Method == "GET" && r.URL.Path == "/list":
 		list := []any{}
-		for _, rt := range f.runtimes {
-			if rt.status != "stopped" {
+		for i := 1; i <= f.n; i++ { // oldest first
+			if rt := f.runtimes[fmt.Sprintf("rt-%d", i)]; rt.status != "stopped" {
 				list = append(list, f.object(rt))
 			}
 		}
@@ -188,6 +193,9 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 			if rt.status == "paused" {
 				rt.pausedFor += now.Sub(rt.pausedSince)
 				rt.status, rt.readyAt = "starting", now.Add(f.readyAfter)
+				if f.loseProcessesOnResume {
+					rt.counterAt = time.Time{}
+				}
 				if f.rotateOnResume {
 					rt.key = randHex()
 				}
@@ -248,6 +256,11 @@ func (f *fakeService) start(w http.ResponseWriter, body map[string]any) {
 		detail(w, 422, "command must be a string or a list")
 		return
 	}
+	if old, ok := f.runtimes[f.sessions[sid]]; ok && f.reviveStopped && old.status == "stopped" {
+		old.status, old.readyAt = "starting", time.Now().Add(f.readyAfter)
+		writeJSON(w, 200, f.object(old))
+		return
+	}
 	if old, ok := f.runtimes[f.sessions[sid]]; ok && old.status != "stopped" {
 		writeJSON(w, 200, f.object(old))
 		return
@@ -270,6 +283,9 @@ func (f *fakeService) tick(rt *fakeRuntime) {
 func (f *fakeService) object(rt *fakeRuntime) map[string]any {
 	f.tick(rt)
 	pod := map[string]string{"starting": "pending", "running": "ready", "paused": "not found", "stopped": "not found"}[rt.status]
+	if rt.status == "paused" && f.pausedPodReady {
+		pod = "ready"
+	}
 	if rt.status == "running" && f.podOverride != nil {
 		pod = *f.podOverride
 	}
@@ -277,6 +293,9 @@ func (f *fakeService) object(rt *fakeRuntime) map[string]any {
 		"runtime_id": rt.id, "session_id": rt.session, "url": f.srv.URL + "/" + rt.id,
 		"session_api_key": rt.key, "status": rt.status, "restart_count": 0, "restart_reasons": []any{},
 		"work_hosts": map[string]int{f.srv.URL + "/" + rt.id + "/work-1": 12000},
+	}
+	if f.omitKey {
+		delete(o, "session_api_key")
 	}
 	if !f.omitPodStatus {
 		o["pod_status"] = pod
