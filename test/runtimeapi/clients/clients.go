@@ -242,11 +242,17 @@ func retryUntil(ctx context.Context, poll, timeout time.Duration, what string, a
 
 // Counter is the probe the lifecycles use to prove a process survives
 // pause and resume: a bash loop writing an increasing number to a file
-// every 100 ms, bounded so a lost container does not loop for ever.
-const counterFile = "/tmp/sbx-rtclients-counter"
+// every 100 ms. It ends after 10 minutes, or as soon as CounterRunFile is
+// removed, so neither a lost container nor a host-side test leaves it
+// looping.
+const (
+	counterFile    = "/tmp/sbx-rtclients-counter"
+	CounterRunFile = counterFile + ".run"
+)
 
 func counterStart() string {
-	return "(for i in $(seq 1 6000); do echo $i > " + counterFile + "; sleep 0.1; done) >/dev/null 2>&1 &"
+	return "touch " + CounterRunFile + "; (i=0; while [ -e " + CounterRunFile + " ] && [ $i -lt 6000 ]; do i=$((i+1)); echo $i > " +
+		counterFile + "; sleep 0.1; done) >/dev/null 2>&1 &"
 }
 
 func counterRead() string { return "cat " + counterFile }

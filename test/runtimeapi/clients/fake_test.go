@@ -20,6 +20,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -64,6 +66,11 @@ type fakeService struct {
 	loseProcessesOnResume bool // a resume restarts the workload
 	reviveStopped         bool // /start for a stopped session brings the old runtime back
 	pausedPodReady        bool // a paused runtime still says pod_status ready
+	// v0Upstream, when set, is a real action execution server (sandboxd)
+	// that V0 runtimes' workload requests go to, with fixedKey as every
+	// runtime's session key (the server has one key from its env).
+	v0Upstream *url.URL
+	fixedKey   string
 	aliveStatus    int // non-zero: the workload's /alive and /health answer this
 	rotateOnResume bool
 	build429       int // how many /build requests get 429 first
@@ -266,7 +273,11 @@ func (f *fakeService) start(w http.ResponseWriter, body map[string]any) {
 		return
 	}
 	f.n++
-	rt := &fakeRuntime{id: fmt.Sprintf("rt-%d", f.n), session: sid, key: randHex(), status: "starting",
+	key := randHex()
+	if f.fixedKey != "" {
+		key = f.fixedKey
+	}
+	rt := &fakeRuntime{id: fmt.Sprintf("rt-%d", f.n), session: sid, key: key, status: "starting",
 		readyAt: time.Now().Add(f.readyAfter), start: body}
 	f.runtimes[rt.id] = rt
 	f.sessions[sid] = rt.id
@@ -359,6 +370,12 @@ func (f *fakeService) proxy(w http.ResponseWriter, r *http.Request, id, path str
 		return
 	case status == "paused":
 		detail(w, 503, "runtime paused")
+		return
+	}
+	if f.v0Upstream != nil {
+		r.URL.Path, r.URL.RawPath = path, ""
+		r.Host = f.v0Upstream.Host
+		httputil.NewSingleHostReverseProxy(f.v0Upstream).ServeHTTP(w, r)
 		return
 	}
 	if f.aliveStatus != 0 && (path == "/alive" || path == "/health") {

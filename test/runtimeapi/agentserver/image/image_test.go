@@ -25,6 +25,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx/test/runtimeapi/agentserver/image"
+	"github.com/sbx-dev/sbx/test/runtimeapi/clients"
 )
 
 func requireDocker() bool {
@@ -275,5 +276,40 @@ func TestWithKeyInContainer(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if after := read(); after <= before {
 		t.Errorf("counter %d → %d across pause/unpause: the process did not survive", before, after)
+	}
+}
+
+// TestClientsAgentServerAgainstStandin checks the workload half of
+// test/runtimeapi/clients against the real stand-in, so the lifecycles'
+// agent-server calls are known to match it.
+func TestClientsAgentServerAgainstStandin(t *testing.T) {
+	ensure(t)
+	base, id := runContainer(t, []string{"SESSION_API_KEY=sk-9"}, 60000, image.BinaryPath, "--port", "60000")
+	waitLog(t, id)
+	ag := &clients.AgentServer{URL: base + "/", SessionAPIKey: "sk-9"}
+	if err := ag.Conversation(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	at, err := ag.Stream(t.Context(), 5)
+	if err != nil || len(at) != 5 || at[4].Sub(at[0]) < 300*time.Millisecond {
+		t.Errorf("Stream: %d events over %v, %v", len(at), at, err)
+	}
+	if got, err := ag.Echo(t.Context(), "conv", "hi"); err != nil || got != "hi" {
+		t.Errorf("Echo = %q, %v", got, err)
+	}
+	if err := ag.StartCounter(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ag.ReadCounter(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if b, err := ag.ReadCounter(t.Context()); err != nil || b <= a {
+		t.Errorf("counter %d then %d, %v", a, b, err)
+	}
+	bad := &clients.AgentServer{URL: base, SessionAPIKey: "nope"}
+	if err := bad.Conversation(t.Context()); clients.StatusOf(err) != 401 {
+		t.Errorf("wrong key: %v, want HTTP 401", err)
 	}
 }
