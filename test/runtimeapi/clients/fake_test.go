@@ -58,10 +58,10 @@ type fakeService struct {
 	srv  *httptest.Server
 
 	// Knobs a test sets before the clients run.
-	readyAfter     time.Duration
-	podOverride    *string // reported instead of "ready" once running
-	omitPodStatus  bool
-	omitKey        bool
+	readyAfter    time.Duration
+	podOverride   *string // reported instead of "ready" once running
+	omitPodStatus bool
+	omitKey       bool
 	// Service bugs the lifecycles must catch.
 	loseProcessesOnResume bool // a resume restarts the workload
 	reviveStopped         bool // /start for a stopped session brings the old runtime back
@@ -69,8 +69,8 @@ type fakeService struct {
 	// v0Upstream, when set, is a real action execution server (sandboxd)
 	// that V0 runtimes' workload requests go to, with fixedKey as every
 	// runtime's session key (the server has one key from its env).
-	v0Upstream *url.URL
-	fixedKey   string
+	v0Upstream     *url.URL
+	fixedKey       string
 	aliveStatus    int // non-zero: the workload's /alive and /health answer this
 	rotateOnResume bool
 	build429       int // how many /build requests get 429 first
