@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,8 @@ func MapStatusAppBC(rt *Runtime, c bool) SandboxStatus {
 	if rt == nil {
 		return StatusMissing
 	}
-	return mapStatus(rt.Status, c)
+	// APP-b lower-cases status before the table.
+	return mapStatus(strings.ToLower(rt.Status), c)
 }
 
 func mapStatus(s string, provisioning bool) SandboxStatus {
@@ -123,6 +125,8 @@ type AppService struct {
 	// keys is the session key the app holds per sandbox: from /start and,
 	// in APP-c, from /resume; APP-c clears it on pause (§4.6).
 	keys map[string]string
+	// order is the app's stored sandboxes, oldest first (its created_at).
+	order []string
 }
 
 // NewAppService returns the service with the app server's defaults.
@@ -230,6 +234,7 @@ func (a *AppService) StartSandbox(ctx context.Context) (SandboxInfo, error) {
 		rt.PodStatus = "pending"
 	}
 	a.keys[id] = rt.SessionAPIKey
+	a.order = append(a.order, id)
 	return a.info(id, rt), nil
 }
 
@@ -253,6 +258,9 @@ func (a *AppService) GetSandbox(ctx context.Context, id string) (SandboxInfo, er
 		a.opts.log().Info("App: sandbox lookup failed; MISSING", "id", id, "err", err)
 		return SandboxInfo{ID: id, Status: StatusMissing}, nil
 	}
+	if err := errNoKey(rt); err != nil {
+		return SandboxInfo{}, err
+	}
 	return a.info(id, rt), nil
 }
 
@@ -263,6 +271,15 @@ func (a *AppService) mapStatus(rt *Runtime) SandboxStatus {
 	return MapStatusAppBC(rt, a.opts.Variant == AppC)
 }
 
+// errNoKey is APP's KeyError: _to_sandbox_info indexes
+// runtime['session_api_key'] whenever a runtime object exists.
+func errNoKey(rt *Runtime) error {
+	if _, ok := rt.Raw["session_api_key"]; !ok {
+		return errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("App: runtime object lacks session_api_key (KeyError): %v", rt.Raw))
+	}
+	return nil
+}
+
 func (a *AppService) info(id string, rt *Runtime) SandboxInfo {
 	si := SandboxInfo{ID: id, Status: a.mapStatus(rt), Runtime: rt}
 	if rt != nil {
@@ -271,9 +288,15 @@ func (a *AppService) info(id string, rt *Runtime) SandboxInfo {
 	}
 	if si.Status == StatusRunning {
 		pathMode := a.opts.Variant != AppA
+		// The VS Code link carries the key and the folder (§7); APP-a puts
+		// "/" before the "?".
+		vscode := ServiceURL(rt.URL, rt.RuntimeID, "vscode", pathMode)
+		if !pathMode {
+			vscode += "/"
+		}
 		si.ExposedURLs = map[string]string{
 			"AGENT_SERVER": rt.URL,
-			"VSCODE":       ServiceURL(rt.URL, rt.RuntimeID, "vscode", pathMode),
+			"VSCODE":       vscode + "?tkn=" + rt.SessionAPIKey + "&folder=%2Fworkspace%2Fproject",
 			"WORKER_1":     ServiceURL(rt.URL, rt.RuntimeID, "work-1", pathMode),
 			"WORKER_2":     ServiceURL(rt.URL, rt.RuntimeID, "work-2", pathMode),
 		}
@@ -281,16 +304,20 @@ func (a *AppService) info(id string, rt *Runtime) SandboxInfo {
 	return si
 }
 
-// ServiceURL derives a service's URL from a runtime's url (§7): path mode
-// (when allowed and the path starts with /{runtime_id}) gives
+// ServiceURL derives a service's URL from a runtime's url (§7, APP-b's
+// _build_service_url): path mode (when allowed and the path starts with
+// "/"+runtime_id, a plain string prefix as APP-b tests it) gives
 // scheme://netloc/{runtime_id}/{service}; otherwise subdomain mode gives
-// scheme://{service}-{netloc}{path}.
+// scheme://{service}-{netloc}{path}, an empty path being "/".
 func ServiceURL(runtimeURL, runtimeID, service string, pathMode bool) string {
 	u, err := url.Parse(runtimeURL)
 	if err != nil {
 		return ""
 	}
-	if pathMode && runtimeID != "" && (u.Path == "/"+runtimeID || strings.HasPrefix(u.Path, "/"+runtimeID+"/")) {
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	if pathMode && strings.HasPrefix(u.Path, "/"+runtimeID) {
 		return u.Scheme + "://" + u.Host + "/" + runtimeID + "/" + service
 	}
 	return u.Scheme + "://" + service + "-" + u.Host + u.Path
@@ -325,6 +352,11 @@ func (a *AppService) BatchGetSandboxes(ctx context.Context, ids []string) (map[s
 	}
 	out := map[string]SandboxInfo{}
 	for _, id := range ids {
+		if rt := got[id]; rt != nil {
+			if err := errNoKey(rt); err != nil {
+				return nil, err
+			}
+		}
 		out[id] = a.info(id, got[id])
 	}
 	return out, nil
@@ -378,10 +410,12 @@ func (a *AppService) PollAgentServers(ctx context.Context, conversations map[str
 	return n, nil
 }
 
-// PauseOldSandboxes is APP-b/c's limit (§4.5): /list without
-// raise_for_status; every listed session counts as running, and when
-// there are more than max−1 the oldest are paused. It returns the ids
-// it paused. The user's sandboxes are those this service started.
+// PauseOldSandboxes is APP-b/c's limit (§4.5), pause_old_sandboxes(max−1):
+// /list without raise_for_status; every listed session of the user counts
+// as running; when there are more than max−1, the first len−(max−1) in
+// created_at DESCENDING order are paused. That is the newest, although the
+// source's comment says "oldest": this copies the code. It returns the
+// ids it paused. The user's sandboxes are those this service started.
 func (a *AppService) PauseOldSandboxes(ctx context.Context) []string {
 	b, _, _ := do(ctx, a.hc, request{method: "GET", url: a.opts.BaseURL + "/list", header: a.headers()})
 	var l struct {
@@ -392,25 +426,37 @@ func (a *AppService) PauseOldSandboxes(ctx context.Context) []string {
 	if json.Unmarshal(b, &l) != nil {
 		return nil
 	}
-	var mine []string
+	listed := map[string]bool{}
 	for _, r := range l.Runtimes {
-		if _, ok := a.keys[r.SessionID]; ok {
-			mine = append(mine, r.SessionID)
+		listed[r.SessionID] = true
+	}
+	var mine []string // newest first
+	for i := len(a.order) - 1; i >= 0; i-- {
+		if id := a.order[i]; listed[id] {
+			mine = append(mine, id)
 		}
 	}
+	limit := a.opts.MaxNumSandboxes - 1
+	if len(mine) <= limit {
+		return nil
+	}
 	var paused []string
-	for len(mine) > a.opts.MaxNumSandboxes-1 {
-		if ok, _ := a.PauseSandbox(ctx, mine[0]); ok {
-			paused = append(paused, mine[0])
+	for _, id := range mine[:len(mine)-limit] {
+		if ok, _ := a.PauseSandbox(ctx, id); ok {
+			paused = append(paused, id)
 		}
-		mine = mine[1:]
 	}
 	return paused
 }
 
-// lifecycle looks the runtime up (a failed lookup is false, §4.2) and
-// posts {"runtime_id"} to path; 404 is false (§4.6).
+// lifecycle looks the runtime up and posts {"runtime_id"} to path
+// (§4.2, §4.6). APP-b catches every httpx error here, a 404 included, and
+// returns False; so an HTTP error status is (false, nil), and only a
+// transport failure is also returned, for the test to see.
 func (a *AppService) lifecycle(ctx context.Context, id, path string) (bool, []byte, error) {
+	if !slices.Contains(a.order, id) {
+		return false, nil, nil // no stored sandbox: no request
+	}
 	rt, err := a.getRuntime(ctx, id)
 	if err != nil {
 		if StatusOf(err) != 0 {
@@ -420,7 +466,8 @@ func (a *AppService) lifecycle(ctx context.Context, id, path string) (bool, []by
 	}
 	b, err := a.api(ctx, "POST", path, map[string]string{"runtime_id": rt.RuntimeID})
 	if err != nil {
-		if StatusOf(err) == http.StatusNotFound {
+		if StatusOf(err) != 0 {
+			a.opts.log().Info("App: lifecycle call failed", "path", path, "id", id, "err", err)
 			return false, nil, nil
 		}
 		return false, nil, fmt.Errorf("App: %s %s: %w", path, id, err)
@@ -459,11 +506,15 @@ func (a *AppService) ResumeSandbox(ctx context.Context, id string) (bool, error)
 	return true, nil
 }
 
-// DeleteSandbox is delete_sandbox: POST /stop; 404 counts as success and
-// the local record goes either way (§4.6). Unlike pause/resume a failed
-// lookup is not success: there is no runtime_id to post.
+// DeleteSandbox is delete_sandbox: the local record goes first, then
+// POST /stop; 404 counts as success, a failed lookup or another error
+// status is false (§4.6).
 func (a *AppService) DeleteSandbox(ctx context.Context, id string) (bool, error) {
-	defer delete(a.keys, id)
+	if _, ok := a.keys[id]; !ok && !slices.Contains(a.order, id) {
+		return false, nil // no stored sandbox
+	}
+	delete(a.keys, id)
+	a.order = slices.DeleteFunc(a.order, func(s string) bool { return s == id })
 	rt, err := a.getRuntime(ctx, id)
 	if err != nil {
 		if StatusOf(err) != 0 {
@@ -472,6 +523,9 @@ func (a *AppService) DeleteSandbox(ctx context.Context, id string) (bool, error)
 		return false, fmt.Errorf("App: deleting %s: %w", id, err)
 	}
 	if _, err := a.api(ctx, "POST", "/stop", map[string]string{"runtime_id": rt.RuntimeID}); err != nil && StatusOf(err) != http.StatusNotFound {
+		if StatusOf(err) != 0 {
+			return false, nil
+		}
 		return false, fmt.Errorf("App: deleting %s: %w", id, err)
 	}
 	return true, nil

@@ -47,8 +47,9 @@ func TestServiceURL(t *testing.T) {
 		{"https://h.example/rt1", "rt1", "vscode", true, "https://h.example/rt1/vscode"},
 		{"https://h.example/rt1/", "rt1", "work-1", true, "https://h.example/rt1/work-1"},
 		{"https://h.example/rt1", "rt1", "vscode", false, "https://vscode-h.example/rt1"},
-		{"https://rt1.h.example", "rt1", "work-2", true, "https://work-2-rt1.h.example"},
-		{"http://127.0.0.1:8000/rt10", "rt1", "vscode", true, "http://vscode-127.0.0.1:8000/rt10"},
+		{"https://rt1.h.example", "rt1", "work-2", true, "https://work-2-rt1.h.example/"},
+		// APP-b's test is a plain prefix, so /rt10 counts as rt1's path.
+		{"http://127.0.0.1:8000/rt10", "rt1", "vscode", true, "http://127.0.0.1:8000/rt1/vscode"},
 	} {
 		if got := ServiceURL(tc.url, tc.id, tc.svc, tc.path); got != tc.want {
 			t.Errorf("ServiceURL(%q, %q, %q, %v) = %q, want %q", tc.url, tc.id, tc.svc, tc.path, got, tc.want)
@@ -180,7 +181,25 @@ func TestPauseOldSandboxes(t *testing.T) {
 	if paused != 1 {
 		t.Errorf("%d sandboxes paused by the limit, want 1 (before the third start two were listed, more than max-1)", paused)
 	}
-	if si, _ := a.GetSandbox(t.Context(), ids[0]); si.Status != StatusPaused {
-		t.Errorf("the oldest sandbox is %s, want it paused", si.Status)
+	// APP-b orders by created_at descending and pauses the first: the
+	// newest of the two listed.
+	if si, _ := a.GetSandbox(t.Context(), ids[1]); si.Status != StatusPaused {
+		t.Errorf("the second sandbox is %s, want it paused", si.Status)
+	}
+}
+
+func TestExposedURLs(t *testing.T) {
+	rt := &Runtime{RuntimeID: "rt-1", URL: "https://h.example/rt-1", SessionAPIKey: "K", Status: "running", PodStatus: "ready"}
+	b := NewAppService(AppOptions{Variant: AppB}).info("s", rt).ExposedURLs
+	if b["VSCODE"] != "https://h.example/rt-1/vscode?tkn=K&folder=%2Fworkspace%2Fproject" || b["WORKER_1"] != "https://h.example/rt-1/work-1" || b["AGENT_SERVER"] != rt.URL {
+		t.Errorf("APP-b urls %v", b)
+	}
+	a := NewAppService(AppOptions{Variant: AppA}).info("s", rt).ExposedURLs
+	if a["VSCODE"] != "https://vscode-h.example/rt-1/?tkn=K&folder=%2Fworkspace%2Fproject" || a["WORKER_2"] != "https://work-2-h.example/rt-1" {
+		t.Errorf("APP-a urls %v", a)
+	}
+	rt.Status = "paused"
+	if u := NewAppService(AppOptions{}).info("s", rt).ExposedURLs; u != nil {
+		t.Errorf("a paused sandbox exposes %v", u)
 	}
 }
