@@ -261,7 +261,7 @@ func (w *SDKWorkspace) waitAlive(ctx context.Context) error {
 		switch pod {
 		case "ready":
 			// urllib.urlopen, no auth header, 5 s timeout.
-			_, _, err := do(ctx, w.hc, request{method: "GET", url: rt.URLOr(w.URL) + "/health", timeout: 5 * time.Second})
+			_, _, err := do(ctx, w.hc, request{method: "GET", url: rt.urlOr(w.URL) + "/health", timeout: 5 * time.Second})
 			if err != nil {
 				return &errNotReady{"Runtime /health failed: " + err.Error()}
 			}
@@ -281,9 +281,9 @@ func (w *SDKWorkspace) waitAlive(ctx context.Context) error {
 	})
 }
 
-// URLOr is the SDK's self._runtime_url: the readiness poll uses the url
-// it parsed earlier, not the poll's; fallback keeps that.
-func (rt *Runtime) URLOr(parsed string) string {
+// urlOr is the SDK's self._runtime_url: the readiness poll checks the url
+// it parsed from /start or the attach lookup, not the poll's own.
+func (rt *Runtime) urlOr(parsed string) string {
 	if parsed != "" {
 		return parsed
 	}

@@ -261,6 +261,11 @@ func (r *V0Runtime) waitAlive(ctx context.Context) error {
 		}
 		switch pod := strings.ToLower(rt.PodStatus); pod {
 		case "ready":
+			// check_if_alive goes through the workload wrapper, so 404,
+			// 502, 504 (and 503 without keep-alive) are fatal here. With
+			// keep-alive V0 would call _resume_runtime from inside its own
+			// readiness wait, recursing while the 503 lasts; this stops
+			// at one level and treats the 503 as disconnected.
 			_, err := r.workload(ctx, "GET", "/alive", nil, 5*time.Second, false)
 			if err != nil {
 				if _, disconnected := err.(*V0DisconnectedError); disconnected {
