@@ -171,3 +171,27 @@ func (a *AgentServer) Echo(ctx context.Context, conversationID, msg string) (str
 	c.Close(websocket.StatusNormalClosure, "")
 	return string(got), nil
 }
+
+// CheckStreaming proves a hop between the client and the stand-in streams
+// rather than buffers: n Server-Sent Events sent 100 ms apart must arrive
+// spread over at least half that time, and a WebSocket message must echo.
+func (a *AgentServer) CheckStreaming(ctx context.Context, n int) error {
+	at, err := a.Stream(ctx, n)
+	if err != nil {
+		return err
+	}
+	if len(at) != n {
+		return fmt.Errorf("agent-server: stream gave %d events, want %d", len(at), n)
+	}
+	if span, want := at[n-1].Sub(at[0]), time.Duration(n-1)*50*time.Millisecond; span < want {
+		return fmt.Errorf("agent-server: %d events sent 100 ms apart arrived within %s: the stream was buffered", n, span)
+	}
+	got, err := a.Echo(ctx, "stream-check", "ping")
+	if err != nil {
+		return err
+	}
+	if got != "ping" {
+		return fmt.Errorf("agent-server: websocket echoed %q, want %q", got, "ping")
+	}
+	return nil
+}

@@ -30,7 +30,7 @@ func TestLifecyclesCatchServiceBugs(t *testing.T) {
 		},
 	}
 	cases := map[string][]bug{
-		"SDK": {lost, revived},
+		"SDK": {lost, revived, {"buffered stream", func(f *fakeService) { f.bufferStream = true }, "buffered"}},
 		"App": {lost, {"paused still ready", func(f *fakeService) { f.pausedPodReady = true }, "want PAUSED"}},
 		"V0":  {lost, revived},
 	}

@@ -23,10 +23,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 type recorded struct {
@@ -66,6 +69,7 @@ type fakeService struct {
 	loseProcessesOnResume bool // a resume restarts the workload
 	reviveStopped         bool // /start for a stopped session brings the old runtime back
 	pausedPodReady        bool // a paused runtime still says pod_status ready
+	bufferStream          bool // the proxy holds a stream's body until it ends
 	// v0Upstream, when set, is a real action execution server (sandboxd)
 	// that V0 runtimes' workload requests go to, with fixedKey as every
 	// runtime's session key (the server has one key from its env).
@@ -418,6 +422,33 @@ func (f *fakeService) proxy(w http.ResponseWriter, r *http.Request, id, path str
 		writeJSON(w, 200, map[string]string{"id": "c0ffee" + id[3:] + strings.Repeat("0", 26-len(id[3:]))})
 	case !v0 && r.Method == "GET" && strings.HasPrefix(path, "/api/conversations/c0ffee"):
 		writeJSON(w, 200, map[string]any{"items": []any{}})
+	case !v0 && r.Method == "GET" && path == "/api/stream":
+		n, _ := strconv.Atoi(r.URL.Query().Get("count"))
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(w, "data: {\"n\":%d}\n\n", i)
+			if !f.bufferStream {
+				w.(http.Flusher).Flush()
+			}
+			if i < n {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	case !v0 && strings.HasPrefix(path, "/sockets/events/"):
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, m, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if c.Write(r.Context(), typ, m) != nil {
+				return
+			}
+		}
 	case !v0 && r.Method == "POST" && path == "/api/bash/execute_bash_command":
 		var req struct{ Command string }
 		json.NewDecoder(r.Body).Decode(&req)

@@ -360,8 +360,9 @@ type SDKReport struct {
 }
 
 // RunSDK takes one session through the SDK's whole life (§4.1, §4.2,
-// §4.6, §6.1): start (after a 404) and wait; a conversation and bash
-// through the agent-server; a background counter; pause; a second
+// §4.6, §6.1): start (after a 404) and wait; a conversation, a stream
+// (SSE and WebSocket, which must not be buffered) and bash through the
+// agent-server; a background counter; pause; a second
 // workspace with the same session_id finds it paused and resumes it; a
 // third attaches to it running; pause and resume; stop; and a fourth
 // workspace starts the session again with a new runtime. opts.ServerImage
@@ -386,6 +387,10 @@ func RunSDK(ctx context.Context, opts SDKOptions) (SDKReport, error) {
 
 	ag := w1.Agent()
 	if err := ag.Conversation(ctx); err != nil {
+		cleanup(w1)
+		return rep, err
+	}
+	if err := ag.CheckStreaming(ctx, 5); err != nil {
 		cleanup(w1)
 		return rep, err
 	}
