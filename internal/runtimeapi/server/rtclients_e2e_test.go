@@ -5,6 +5,7 @@
 // only), with the agent-server stand-in image for V1 and sandboxd for V0.
 // The build tag keeps the file out of the rtclients branch, where this
 // package does not exist yet; once merged, drop the tag.
+
 package server
 
 import (
