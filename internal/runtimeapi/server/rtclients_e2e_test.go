@@ -1,10 +1,6 @@
-//go:build rtclients_e2e
-
 // These tests run test/runtimeapi/clients against this package's real
 // server (newEnv: the Docker engine, a SQLite store, labels of the test
 // only), with the agent-server stand-in image for V1 and sandboxd for V0.
-// The build tag keeps the file out of the rtclients branch, where this
-// package does not exist yet; once merged, drop the tag.
 
 package server
 
