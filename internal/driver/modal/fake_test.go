@@ -1,0 +1,218 @@
+package modal_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/sbx-dev/sbx/config"
+	"github.com/sbx-dev/sbx/internal/driver"
+	"github.com/sbx-dev/sbx/internal/driver/drivertest"
+	"github.com/sbx-dev/sbx/internal/driver/modal"
+	"github.com/sbx-dev/sbx/internal/driver/modal/modalfake"
+	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/sandboxapi"
+)
+
+// tunnelCert is the fake's TLS identity. It is made once, in TestMain,
+// because Go reads the trusted roots (SSL_CERT_FILE) once per process:
+// the bundle must name it before the first TLS handshake.
+var tunnelCert modalfake.Cert
+
+// TestMain trusts the fake's tunnel certificate beside the system's roots,
+// so that sbx's clients check the fake's TLS tunnels exactly as they check
+// Modal's, with no test-only switch in the driver.
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	cert, err := modalfake.NewCert()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	tunnelCert = cert
+	dir, err := os.MkdirTemp("", "modalfake-roots-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bundle := filepath.Join(dir, "roots.pem")
+	var roots []byte
+	for _, f := range []string{os.Getenv("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"} {
+		if b, err := os.ReadFile(f); f != "" && err == nil {
+			roots = b
+			break
+		}
+	}
+	if err := os.WriteFile(bundle, append(append(roots, '\n'), cert.PEM...), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv("SSL_CERT_FILE", bundle)
+	return m.Run()
+}
+
+func testImage() string {
+	if s := os.Getenv("SBX_TEST_IMAGE"); s != "" {
+		return s
+	}
+	return "sbx-test/debian:bookworm"
+}
+
+// fakeEnv starts the FAKE Modal API (modalfake; its sandboxes are Docker
+// containers) and points the SDK at it the way a user points it at a
+// Modal server: a profile file (MODAL_CONFIG_PATH) with server_url and a
+// token. Without a Docker engine it skips, unless SBX_REQUIRE_DOCKER is
+// set.
+func fakeEnv(t *testing.T) *modalfake.Server {
+	t.Helper()
+	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = dc.Ping(ctx, client.PingOptions{})
+		cancel()
+	}
+	if err != nil {
+		if os.Getenv("SBX_REQUIRE_DOCKER") != "" {
+			t.Fatalf("docker engine required: %v", err)
+		}
+		t.Skipf("no docker engine for the fake's sandboxes: %v", err)
+	}
+	t.Cleanup(func() { dc.Close() })
+	fake, err := modalfake.Start(modalfake.Options{Docker: dc, Cert: tunnelCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := fake.Close(); err != nil {
+			t.Errorf("fake: %v", err)
+		}
+	})
+	profile := filepath.Join(t.TempDir(), "modal.toml")
+	toml := fmt.Sprintf("[fake]\nserver_url = %q\ntoken_id = %q\ntoken_secret = %q\nactive = true\n", fake.URL, fake.TokenID, fake.TokenSecret)
+	if err := os.WriteFile(profile, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MODAL_CONFIG_PATH", profile)
+	for _, k := range []string{"MODAL_SERVER_URL", "MODAL_PROFILE", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_ENVIRONMENT", "MODAL_SANDBOX_V2", "MODAL_IMAGE_BUILDER_VERSION"} {
+		t.Setenv(k, "")
+	}
+	return fake
+}
+
+// openDriver is the driver as RUNTIME=modal opens it, from configuration.
+func openDriver(t *testing.T, cfg *config.Config) *modal.Driver {
+	t.Helper()
+	cfg.Runtime = modal.Name
+	cfg.Sandbox.BaseContainerImage = testImage()
+	d, closer, err := modal.Open(t.Context(), cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closer.Close() })
+	return d
+}
+
+// TestConformanceFake runs the driver conformance suite against the
+// driver talking to the FAKE Modal API: create (image, copy-in exec of
+// sandboxd, TLS tunnel, readiness), exec, list by tags, logs, terminate.
+// It shows the driver and the SDK agree with the fake, not that Modal
+// behaves as the fake does.
+func TestConformanceFake(t *testing.T) {
+	fakeEnv(t)
+	d := openDriver(t, config.Default())
+	drivertest.Run(t, func(t *testing.T) driver.Driver { return d }, drivertest.Options{
+		Name:       modal.Name,
+		Concurrent: 3,
+	})
+}
+
+// TestFakeSawTheFlow checks what the SDK asked of the (fake) Modal API
+// for one sandbox: the resources and timeouts from the configuration,
+// one encrypted port, sandboxd's copy-in through an exec with stdin, and
+// the session key enforced through the tunnel.
+func TestFakeSawTheFlow(t *testing.T) {
+	fake := fakeEnv(t)
+	cfg := config.Default()
+	cfg.Sandbox.RemoteRuntimeResourceFactor = 2
+	cfg.Sandbox.CloseDelay = 600
+	d := openDriver(t, cfg)
+	ctx := t.Context()
+	id := "mf-" + ids.New(5)
+	sb, err := d.Create(ctx, driver.Spec{ID: id, Image: testImage(), Labels: map[string]string{"dev.sbx.test": "flow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Remove(context.WithoutCancel(ctx), id); err != nil {
+			t.Errorf("Remove: %v", err)
+		}
+	})
+	if !strings.HasPrefix(sb.Endpoint.URL, "https://127.0.0.1:") {
+		t.Errorf("endpoint %q is not the TLS tunnel", sb.Endpoint.URL)
+	}
+	def := fake.Definition("sbx-" + id)
+	if def == nil {
+		t.Fatal("the fake has no running sandbox sbx-" + id)
+	}
+	r := def.GetResources()
+	if r.GetMilliCpu() != 2000 || r.GetMemoryMb() != 4096 {
+		t.Errorf("resources = %d mCPU, %d MiB; want 2000, 4096 (factor 2)", r.GetMilliCpu(), r.GetMemoryMb())
+	}
+	if def.GetTimeoutSecs() != uint32(modal.DefaultTimeout/time.Second) || def.GetIdleTimeoutSecs() != 600 {
+		t.Errorf("timeout %d s, idle %d s; want %d, 600", def.GetTimeoutSecs(), def.GetIdleTimeoutSecs(), modal.DefaultTimeout/time.Second)
+	}
+	ports := def.GetOpenPorts().GetPorts()
+	if len(ports) != 1 || ports[0].GetPort() != modal.ServerPort || ports[0].GetUnencrypted() {
+		t.Errorf("open ports = %v, want only %d, encrypted", ports, modal.ServerPort)
+	}
+	if args := def.GetEntrypointArgs(); len(args) < 3 || args[0] != "/bin/sh" {
+		t.Errorf("entrypoint %q: want the copy-in wait in /bin/sh", args)
+	}
+	calls := fake.Calls()
+	for _, m := range []string{"SandboxCreateV2", "TaskExecStart", "TaskExecStdinWrite", "TaskExecWait"} {
+		if calls[m] == 0 {
+			t.Errorf("the SDK never called %s (calls: %v)", m, calls)
+		}
+	}
+	c := sandboxapi.NewClient(sb.Endpoint.URL, sb.Endpoint.Token)
+	obs, _, err := c.Run(ctx, sandboxapi.NewRunAction("test -x /opt/sbx/sandboxd && echo copied", 30))
+	if err != nil || strings.TrimSpace(obs.Content) != "copied" {
+		t.Errorf("sandboxd in the sandbox: %q, %v", obs.Content, err)
+	}
+	if _, err := sandboxapi.NewClient(sb.Endpoint.URL, "").Execute(ctx, sandboxapi.NewRunAction("true", 10)); !sandboxapi.IsStatus(err, 401) && !sandboxapi.IsStatus(err, 403) {
+		t.Errorf("no session key: %v, want 401 or 403", err)
+	}
+	got, err := d.Inspect(ctx, id)
+	if err != nil || got.Endpoint != sb.Endpoint || got.Labels["dev.sbx.test"] != "flow" {
+		t.Errorf("Inspect = %+v, %v", got, err)
+	}
+	for k := range got.Labels {
+		if strings.HasPrefix(k, "dev.sbx.modal.") {
+			t.Errorf("the driver's own tag %s shows as a label", k)
+		}
+	}
+}
+
+// A wrong token is refused by the (fake) server, and the driver says so
+// as ErrUnauthorized.
+func TestFakeWrongToken(t *testing.T) {
+	fake := fakeEnv(t)
+	cfg := config.Default()
+	cfg.Host.ModalTokenID, cfg.Host.ModalTokenSecret = fake.TokenID, "wrong"
+	d := openDriver(t, cfg)
+	_, err := d.List(t.Context(), nil)
+	if err == nil || !strings.Contains(err.Error(), "Modal token") {
+		t.Fatalf("List with a wrong secret: %v, want an unauthorized error naming the token", err)
+	}
+}
