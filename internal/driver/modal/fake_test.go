@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,15 +45,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bundle := filepath.Join(dir, "roots.pem")
-	var roots []byte
-	for _, f := range []string{os.Getenv("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"} {
-		if b, err := os.ReadFile(f); f != "" && err == nil {
-			roots = b
-			break
-		}
-	}
-	if err := os.WriteFile(bundle, append(append(roots, '\n'), cert.PEM...), 0o600); err != nil {
+	bundle, err := cert.RootsFile(dir)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -98,9 +90,8 @@ func fakeEnv(t *testing.T) *modalfake.Server {
 			t.Errorf("fake: %v", err)
 		}
 	})
-	profile := filepath.Join(t.TempDir(), "modal.toml")
-	toml := fmt.Sprintf("[fake]\nserver_url = %q\ntoken_id = %q\ntoken_secret = %q\nactive = true\n", fake.URL, fake.TokenID, fake.TokenSecret)
-	if err := os.WriteFile(profile, []byte(toml), 0o600); err != nil {
+	profile, err := fake.ProfileFile(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("MODAL_CONFIG_PATH", profile)

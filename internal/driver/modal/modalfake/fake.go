@@ -38,6 +38,8 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -759,4 +761,34 @@ func (s *Server) AppFetchLogs(ctx context.Context, req *pb.AppFetchLogsRequest) 
 // so it answers as the V2 look-up does.
 func (s *Server) SandboxGetFromName(ctx context.Context, req *pb.SandboxGetFromNameRequest) (*pb.SandboxGetFromNameResponse, error) {
 	return s.SandboxGetFromNameV2(ctx, req)
+}
+
+// RootsFile writes the system's trusted roots and c into dir/roots.pem,
+// for a test's TestMain to name in SSL_CERT_FILE before the first TLS
+// handshake (Go reads the roots once per process). sbx's clients then
+// check the fake's tunnels as they check Modal's, with no switch of
+// their own.
+func (c Cert) RootsFile(dir string) (string, error) {
+	var roots []byte
+	for _, f := range []string{os.Getenv("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"} {
+		if b, err := os.ReadFile(f); f != "" && err == nil {
+			roots = b
+			break
+		}
+	}
+	p := filepath.Join(dir, "roots.pem")
+	if err := os.WriteFile(p, append(append(roots, '\n'), c.PEM...), 0o600); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// ProfileFile writes a Modal profile file (the format of ~/.modal.toml)
+// whose active profile points at the fake with its token, for
+// MODAL_CONFIG_PATH: the SDK is then aimed at the fake the way a user
+// aims it at any Modal server.
+func (s *Server) ProfileFile(dir string) (string, error) {
+	p := filepath.Join(dir, "modal.toml")
+	text := fmt.Sprintf("[fake]\nserver_url = %q\ntoken_id = %q\ntoken_secret = %q\nactive = true\n", s.URL, s.TokenID, s.TokenSecret)
+	return p, os.WriteFile(p, []byte(text), 0o600)
 }
