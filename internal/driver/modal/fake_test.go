@@ -2,6 +2,7 @@ package modal_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver/drivertest"
 	"github.com/sbx-dev/sbx/internal/driver/modal"
 	"github.com/sbx-dev/sbx/internal/driver/modal/modalfake"
+	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
@@ -203,7 +205,7 @@ func TestFakeWrongToken(t *testing.T) {
 	cfg.Host.ModalTokenID, cfg.Host.ModalTokenSecret = fake.TokenID, "wrong"
 	d := openDriver(t, cfg)
 	_, err := d.List(t.Context(), nil)
-	if err == nil || !strings.Contains(err.Error(), "Modal token") {
+	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), "Modal token") {
 		t.Fatalf("List with a wrong secret: %v, want an unauthorized error naming the token", err)
 	}
 }

@@ -358,6 +358,9 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if err != nil {
 		return driver.Sandbox{}, classify(err, "modal: create sandbox "+sandboxName(spec.ID))
 	}
+	// The handle's command-router connection (used by the copy-in) is
+	// released when Create returns; the sandbox itself is not touched.
+	defer sb.Detach()
 	fail := func(err error) (driver.Sandbox, error) {
 		// The caller's ctx may be over: the sandbox must go all the same.
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -490,19 +493,25 @@ func writeLogs(ctx context.Context, sb *modalsdk.Sandbox, w io.Writer, n int) er
 	if err != nil {
 		return classify(err, "modal: logs")
 	}
+	// Entries are written as Modal stored them (lines or chunks); only a
+	// final newline is added where the output lacks one.
+	last := "\n"
 	for e, err := range entries {
 		if err != nil {
 			return classify(err, "modal: logs")
 		}
-		msg := e.Message
-		if !strings.HasSuffix(msg, "\n") {
-			msg += "\n"
+		if e.Message == "" {
+			continue
 		}
-		if _, err := io.WriteString(w, msg); err != nil {
+		if _, err := io.WriteString(w, e.Message); err != nil {
 			return err
 		}
+		last = e.Message
 	}
-	return nil
+	if !strings.HasSuffix(last, "\n") {
+		_, err = io.WriteString(w, "\n")
+	}
+	return err
 }
 
 // find is the running sandbox named for id.
@@ -657,6 +666,9 @@ func classify(err error, what string) error {
 	)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		if what == "" {
+			return err
+		}
 		return fmt.Errorf("%s: %w", what, err)
 	case errors.As(err, &nf):
 		return errdefs.Wrap(errdefs.ErrNotFound, msg, err)
