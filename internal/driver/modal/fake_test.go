@@ -1,6 +1,8 @@
 package modal_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx/config"
@@ -19,6 +22,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver/modal/modalfake"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
@@ -207,5 +211,96 @@ func TestFakeWrongToken(t *testing.T) {
 	_, err := d.List(t.Context(), nil)
 	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), "Modal token") {
 		t.Fatalf("List with a wrong secret: %v, want an unauthorized error naming the token", err)
+	}
+}
+
+// runtimeImage makes a local image as `sbx image build` would for Modal: the
+// test image with sandboxd at driver.SandboxdPath. It and its build
+// container are removed when the test ends.
+func runtimeImage(t *testing.T) string {
+	t.Helper()
+	ctx := t.Context()
+	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	bin, err := (&sandboxdbin.Locator{}).Locate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := "sbx-test/modalfake-runtime:" + ids.New(5)
+	c, err := dc.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: testImage(), Cmd: []string{"true"},
+		Labels: map[string]string{modalfake.Label: "runtime-image"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.ContainerRemove(context.WithoutCancel(ctx), c.ID, client.ContainerRemoveOptions{Force: true})
+	// /opt exists in Debian; the archive brings /opt/sbx with the binary.
+	var dir bytes.Buffer
+	dw := tar.NewWriter(&dir)
+	if err := dw.WriteHeader(&tar.Header{Name: "sbx/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dw.WriteHeader(&tar.Header{Name: "sbx/sandboxd", Mode: 0o755, Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := dw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.CopyToContainer(ctx, c.ID, client.CopyToContainerOptions{DestinationPath: "/opt", Content: &dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.ContainerCommit(ctx, c.ID, client.ContainerCommitOptions{Reference: tag}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer dc.Close()
+		if _, err := dc.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true}); err != nil {
+			t.Errorf("removing %s: %v", tag, err)
+		}
+	})
+	return tag
+}
+
+// With runtime_container_image the image runs as is: sandboxd is its
+// entrypoint and nothing is copied in.
+func TestFakeRuntimeImage(t *testing.T) {
+	fake := fakeEnv(t)
+	cfg := config.Default()
+	cfg.Sandbox.RuntimeContainerImage = runtimeImage(t)
+	d := openDriver(t, cfg)
+	ctx := t.Context()
+	id := "mr-" + ids.New(5)
+	sb, err := d.Create(ctx, driver.Spec{ID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Remove(context.WithoutCancel(ctx), id)
+	def := fake.Definition("sbx-" + id)
+	if args := def.GetEntrypointArgs(); len(args) == 0 || args[0] != driver.SandboxdPath {
+		t.Errorf("entrypoint %q, want sandboxd itself", args)
+	}
+	if n := fake.Calls()["TaskExecStart"]; n != 0 {
+		t.Errorf("%d execs for a runtime image, want none (nothing to copy in)", n)
+	}
+	obs, _, err := sandboxapi.NewClient(sb.Endpoint.URL, sb.Endpoint.Token).Run(ctx, sandboxapi.NewRunAction("echo ok", 30))
+	if err != nil || strings.TrimSpace(obs.Content) != "ok" {
+		t.Errorf("run: %q, %v", obs.Content, err)
+	}
+	if sb.Image != cfg.Sandbox.RuntimeContainerImage {
+		t.Errorf("Sandbox.Image = %q", sb.Image)
 	}
 }
