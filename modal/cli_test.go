@@ -48,12 +48,10 @@ func TestCLIOnFake(t *testing.T) {
 	}()
 
 	dir := t.TempDir()
-	for _, b := range []string{"sbx", "sandboxd"} {
-		cmd := exec.CommandContext(t.Context(), "go", "build", "-o", filepath.Join(dir, b), "github.com/sbx-dev/sbx/cmd/"+b)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", b, err, out)
-		}
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", filepath.Join(dir, "sbx"), "github.com/sbx-dev/sbx/cmd/sbx")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build sbx: %v\n%s", err, out)
 	}
 	home := t.TempDir()
 	run := func(args ...string) (string, string, int) {
@@ -65,6 +63,7 @@ func TestCLIOnFake(t *testing.T) {
 			"RUNTIME=modal", "MODAL_SERVER_URL=" + fake.URL,
 			"MODAL_TOKEN_ID=" + fake.TokenID, "MODAL_TOKEN_SECRET=" + fake.TokenSecret,
 			"SANDBOX_BASE_CONTAINER_IMAGE=" + modalConfig().Sandbox.BaseContainerImage,
+			"SBX_SANDBOXD=" + os.Getenv("SBX_SANDBOXD"),
 		}
 		// Its own process group, ended with the test.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -57,6 +57,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("SSL_CERT_FILE", bundle)
+	// One sandboxd for every driver the tests open (each Locator would
+	// otherwise build its own).
+	bin, err := (&sandboxdbin.Locator{CacheDir: dir}).Locate(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv("SBX_SANDBOXD", bin.Path)
 	return m.Run()
 }
 

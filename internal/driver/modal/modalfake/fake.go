@@ -373,7 +373,10 @@ func (s *Server) SandboxCreateV2(ctx context.Context, req *pb.SandboxCreateV2Req
 		return nil, status.Errorf(codes.Internal, "modalfake: %v", err)
 	}
 	if secs := def.GetTimeoutSecs(); secs > 0 {
+		// Modal's hard lifetime.
+		s.mu.Lock()
 		sb.timer = time.AfterFunc(time.Duration(secs)*time.Second, func() { _ = s.terminate(context.Background(), sb) })
+		s.mu.Unlock()
 	}
 	return pb.SandboxCreateV2Response_builder{
 		SandboxId: sb.id, TaskId: sb.taskID, Tunnels: s.tunnelData(sb),
