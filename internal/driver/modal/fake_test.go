@@ -80,7 +80,7 @@ func testImage() string {
 // Modal server: a profile file (MODAL_CONFIG_PATH) with server_url and a
 // token. Without a Docker engine it skips, unless SBX_REQUIRE_DOCKER is
 // set.
-func fakeEnv(t *testing.T) *modalfake.Server {
+func fakeEnv(t testing.TB) *modalfake.Server {
 	t.Helper()
 	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err == nil {
@@ -116,7 +116,7 @@ func fakeEnv(t *testing.T) *modalfake.Server {
 }
 
 // openDriver is the driver as RUNTIME=modal opens it, from configuration.
-func openDriver(t *testing.T, cfg *config.Config) *modal.Driver {
+func openDriver(t testing.TB, cfg *config.Config) *modal.Driver {
 	t.Helper()
 	cfg.Runtime = modal.Name
 	cfg.Sandbox.BaseContainerImage = testImage()
@@ -225,7 +225,7 @@ func TestFakeWrongToken(t *testing.T) {
 // runtimeImage makes a local image as `sbx image build` would for Modal: the
 // test image with sandboxd at driver.SandboxdPath. It and its build
 // container are removed when the test ends.
-func runtimeImage(t *testing.T) string {
+func runtimeImage(t testing.TB) string {
 	t.Helper()
 	ctx := t.Context()
 	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -310,5 +310,35 @@ func TestFakeRuntimeImage(t *testing.T) {
 	}
 	if sb.Image != cfg.Sandbox.RuntimeContainerImage {
 		t.Errorf("Sandbox.Image = %q", sb.Image)
+	}
+}
+
+// BenchmarkCreateFake is Create + Remove of one sandbox through the driver
+// and the FAKE Modal API (Docker containers on this machine, TLS tunnels
+// on loopback): "runtime-image" starts sandboxd from the image, the
+// baseline; "copy-in" streams sandboxd into the base image first, the
+// cost of not needing a registry. Modal's own scheduling and network are
+// not in either figure.
+func BenchmarkCreateFake(b *testing.B) {
+	fakeEnv(b)
+	runtime := runtimeImage(b)
+	for _, bc := range []struct {
+		name     string
+		image    string
+		prebuilt bool
+	}{{"runtime-image", runtime, true}, {"copy-in", testImage(), false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := openDriver(b, config.Default())
+			ctx := b.Context()
+			for b.Loop() {
+				id := "mb-" + ids.New(5)
+				if _, err := d.Create(ctx, driver.Spec{ID: id, Image: bc.image, Prebuilt: bc.prebuilt}); err != nil {
+					b.Fatal(err)
+				}
+				if err := d.Remove(ctx, id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

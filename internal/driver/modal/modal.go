@@ -59,6 +59,9 @@ const DefaultApp = "sbx"
 // ServerPort is sandboxd's port inside the sandbox, the one tunnelled.
 const ServerPort = 30000
 
+// errNoTunnel: Modal has not (yet) opened sandboxd's tunnel.
+var errNoTunnel = errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("no tunnel to port %d yet", ServerPort))
+
 // Tags that are the driver's own records, not sbx labels.
 const (
 	tagPrefix  = "dev.sbx.modal."
@@ -377,7 +380,7 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 			return fail(d.startFailure(ctx, sb, spec.ID, err))
 		}
 	}
-	url, err := d.tunnelURL(sctx, sb)
+	url, err := d.tunnelURL(sctx, sb, 50*time.Second)
 	if err != nil {
 		return fail(d.startFailure(ctx, sb, spec.ID, err))
 	}
@@ -439,14 +442,15 @@ func (d *Driver) copyIn(ctx context.Context, sb *modalsdk.Sandbox, bin sandboxdb
 	return nil
 }
 
-func (d *Driver) tunnelURL(ctx context.Context, sb *modalsdk.Sandbox) (string, error) {
-	t, err := sb.Tunnels(ctx, 50*time.Second, nil)
+// tunnelURL is sandboxd's tunnel, waiting up to wait for Modal to open it.
+func (d *Driver) tunnelURL(ctx context.Context, sb *modalsdk.Sandbox, wait time.Duration) (string, error) {
+	t, err := sb.Tunnels(ctx, wait, nil)
 	if err != nil {
 		return "", classify(err, "modal: tunnels of "+sb.SandboxID)
 	}
 	tn, ok := t[ServerPort]
 	if !ok {
-		return "", errdefs.New(errdefs.ErrInternal, fmt.Sprintf("modal: sandbox %s has no tunnel to port %d", sb.SandboxID, ServerPort))
+		return "", fmt.Errorf("modal: sandbox %s: %w", sb.SandboxID, errNoTunnel)
 	}
 	return tn.URL(), nil
 }
@@ -526,8 +530,10 @@ func (d *Driver) find(ctx context.Context, id string) (*modalsdk.Sandbox, error)
 	return sb, nil
 }
 
-// describe reads a sandbox's tags and tunnel into a driver.Sandbox.
-func (d *Driver) describe(ctx context.Context, sb *modalsdk.Sandbox) (driver.Sandbox, error) {
+// describe reads a sandbox's tags and tunnel into a driver.Sandbox. One
+// still starting (no tunnel within wait) is StateCreated, without an
+// endpoint.
+func (d *Driver) describe(ctx context.Context, sb *modalsdk.Sandbox, wait time.Duration) (driver.Sandbox, error) {
 	tags, err := sb.GetTags(ctx, nil)
 	if err != nil {
 		return driver.Sandbox{}, classify(err, "modal: tags of "+sb.SandboxID)
@@ -545,8 +551,13 @@ func (d *Driver) describe(ctx context.Context, sb *modalsdk.Sandbox) (driver.San
 		out.State = driver.StateStopped
 		return out, nil
 	}
-	url, err := d.tunnelURL(ctx, sb)
-	if err != nil {
+	url, err := d.tunnelURL(ctx, sb, wait)
+	var notYet modalsdk.SandboxTimeoutError
+	switch {
+	case errors.As(err, &notYet) || errors.Is(err, errNoTunnel):
+		out.State = driver.StateCreated
+		return out, nil
+	case err != nil:
 		return driver.Sandbox{}, err
 	}
 	out.Endpoint = driver.Endpoint{URL: url, Token: tags[tagKey]}
@@ -571,11 +582,11 @@ func (d *Driver) Inspect(ctx context.Context, id string) (driver.Sandbox, error)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
-	out, err := d.describe(ctx, sb)
+	out, err := d.describe(ctx, sb, 10*time.Second)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
-	if out.State != driver.StateRunning {
+	if out.State == driver.StateStopped {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotFound, "modal sandbox "+id+" has finished")
 	}
 	return out, nil
@@ -607,8 +618,9 @@ func (d *Driver) List(ctx context.Context, match map[string]string) ([]driver.Sa
 		if err != nil {
 			return nil, classify(err, "modal: list sandboxes")
 		}
-		s, err := d.describe(ctx, sb)
-		if errors.Is(err, errdefs.ErrNotFound) || err == nil && s.State != driver.StateRunning {
+		// A sandbox still starting is listed without waiting for it.
+		s, err := d.describe(ctx, sb, time.Second)
+		if errors.Is(err, errdefs.ErrNotFound) || err == nil && s.State == driver.StateStopped {
 			continue // finished between the listing and the look
 		}
 		if err != nil {

@@ -613,14 +613,33 @@ func (s *Server) SandboxTerminateV2(ctx context.Context, req *pb.SandboxTerminat
 	return pb.SandboxTerminateResponse_builder{}.Build(), nil
 }
 
-// SandboxGetTunnelsV2 lists the sandbox's tunnels.
-func (s *Server) SandboxGetTunnelsV2(_ context.Context, req *pb.SandboxGetTunnelsRequest) (*pb.SandboxGetTunnelsResponse, error) {
+// SandboxGetTunnelsV2 lists the sandbox's tunnels, waiting up to the
+// request's timeout while a starting sandbox has none yet, as Modal does;
+// past it the result is a timeout.
+func (s *Server) SandboxGetTunnelsV2(ctx context.Context, req *pb.SandboxGetTunnelsRequest) (*pb.SandboxGetTunnelsResponse, error) {
 	sb, err := s.lookup(req.GetSandboxId())
 	if err != nil {
 		return nil, err
 	}
-	return pb.SandboxGetTunnelsResponse_builder{Tunnels: s.tunnelData(sb),
-		Result: pb.GenericResult_builder{Status: pb.GenericResult_GENERIC_STATUS_SUCCESS}.Build()}.Build(), nil
+	deadline := time.Now().Add(time.Duration(float64(req.GetTimeout()) * float64(time.Second)))
+	for {
+		s.mu.Lock()
+		ready, term := len(sb.tunnels) > 0, sb.terminated
+		s.mu.Unlock()
+		if ready || term {
+			return pb.SandboxGetTunnelsResponse_builder{Tunnels: s.tunnelData(sb),
+				Result: pb.GenericResult_builder{Status: pb.GenericResult_GENERIC_STATUS_SUCCESS}.Build()}.Build(), nil
+		}
+		if !time.Now().Before(deadline) {
+			return pb.SandboxGetTunnelsResponse_builder{
+				Result: pb.GenericResult_builder{Status: pb.GenericResult_GENERIC_STATUS_TIMEOUT}.Build()}.Build(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // SandboxGetCommandRouterAccess hands out the command router's address,
