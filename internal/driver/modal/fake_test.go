@@ -142,6 +142,26 @@ func TestConformanceFake(t *testing.T) {
 	})
 }
 
+// TestConformanceFakeV1 is the suite again with the SDK on Modal's V1
+// sandbox calls (MODAL_SANDBOX_V2=0, or sandbox_v2 = false in a profile):
+// the environment in an ephemeral secret, scheduling waited for, the
+// command router found by task.
+func TestConformanceFakeV1(t *testing.T) {
+	fake := fakeEnv(t)
+	t.Setenv("MODAL_SANDBOX_V2", "0")
+	d := openDriver(t, config.Default())
+	drivertest.Run(t, func(t *testing.T) driver.Driver { return d }, drivertest.Options{
+		Name:       modal.Name,
+		Concurrent: 3,
+	})
+	t.Cleanup(func() {
+		calls := fake.Calls()
+		if calls["SandboxCreate"] == 0 || calls["SandboxCreateV2"] != 0 || calls["SecretGetOrCreate"] == 0 {
+			t.Errorf("the SDK did not take the V1 path: %v", calls)
+		}
+	})
+}
+
 // TestFakeSawTheFlow checks what the SDK asked of the (fake) Modal API
 // for one sandbox: the resources and timeouts from the configuration,
 // one encrypted port, sandboxd's copy-in through an exec with stdin, and

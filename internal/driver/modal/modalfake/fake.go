@@ -142,6 +142,7 @@ type Server struct {
 	images    map[string]string // id → tag
 	sandboxes map[string]*sandbox
 	execs     map[string]*execProc
+	secrets   map[string][]string // ephemeral secrets (V1 creates): id → NAME=value
 }
 
 type sandbox struct {
@@ -175,7 +176,7 @@ func Start(o Options) (*Server, error) {
 		URL: "http://" + lis.Addr().String(), TokenID: o.TokenID, TokenSecret: o.TokenSecret,
 		docker: o.Docker, cert: o.Cert, log: o.Logger, instance: ids.New(6), lis: lis,
 		calls: map[string]int{}, apps: map[string]string{}, images: map[string]string{},
-		sandboxes: map[string]*sandbox{}, execs: map[string]*execProc{},
+		sandboxes: map[string]*sandbox{}, execs: map[string]*execProc{}, secrets: map[string][]string{},
 	}
 	if s.TokenID == "" {
 		s.TokenID, s.TokenSecret = "ak-"+ids.New(8), "as-"+ids.New(8)
@@ -343,7 +344,72 @@ func (s *Server) ImageGetOrCreate(ctx context.Context, req *pb.ImageGetOrCreateR
 // SandboxCreateV2 starts the sandbox's container, publishes its ports on
 // 127.0.0.1 and puts a TLS tunnel in front of each encrypted one.
 func (s *Server) SandboxCreateV2(ctx context.Context, req *pb.SandboxCreateV2Request) (*pb.SandboxCreateV2Response, error) {
-	def := req.GetDefinition()
+	var env []string
+	for _, src := range req.GetSecretSources() {
+		if src.HasSecretId() {
+			return nil, status.Error(codes.Unimplemented, "modalfake: named secrets are not supported")
+		}
+		env = append(env, envList(src.GetEnv().GetContents())...)
+	}
+	sb, err := s.create(ctx, req.GetAppId(), req.GetDefinition(), req.GetTags(), env, "sbv2-"+ids.New(10))
+	if err != nil {
+		return nil, err
+	}
+	return pb.SandboxCreateV2Response_builder{
+		SandboxId: sb.id, TaskId: sb.taskID, Tunnels: s.tunnelData(sb),
+		CommandRouterAccess: pb.CommandRouterAccess_builder{Jwt: s.jwt, Url: "https://" + s.lis.Addr().String()}.Build(),
+	}.Build(), nil
+}
+
+// SandboxCreate is the V1 create (MODAL_SANDBOX_V2=0): the environment
+// comes in ephemeral secrets made just before, and the id has V1's shape
+// ("sb-" and 22 letters or digits), by which the SDK routes later calls.
+func (s *Server) SandboxCreate(ctx context.Context, req *pb.SandboxCreateRequest) (*pb.SandboxCreateResponse, error) {
+	var env []string
+	s.mu.Lock()
+	for _, id := range req.GetDefinition().GetSecretIds() {
+		e, ok := s.secrets[id]
+		if !ok {
+			s.mu.Unlock()
+			return nil, status.Errorf(codes.NotFound, "secret %s not found", id)
+		}
+		env = append(env, e...)
+	}
+	s.mu.Unlock()
+	sb, err := s.create(ctx, req.GetAppId(), req.GetDefinition(), req.GetTags(), env, "sb-"+ids.New(11))
+	if err != nil {
+		return nil, err
+	}
+	return pb.SandboxCreateResponse_builder{SandboxId: sb.id}.Build(), nil
+}
+
+// SecretGetOrCreate makes the ephemeral secret of a V1 create's
+// environment.
+func (s *Server) SecretGetOrCreate(_ context.Context, req *pb.SecretGetOrCreateRequest) (*pb.SecretGetOrCreateResponse, error) {
+	if req.GetObjectCreationType() != pb.ObjectCreationType_OBJECT_CREATION_TYPE_EPHEMERAL {
+		return nil, status.Error(codes.Unimplemented, "modalfake: only ephemeral secrets")
+	}
+	id := "st-" + ids.New(11)
+	s.mu.Lock()
+	s.secrets[id] = envList(req.GetEnvDict())
+	s.mu.Unlock()
+	return pb.SecretGetOrCreateResponse_builder{SecretId: id}.Build(), nil
+}
+
+func envList(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+m[k])
+	}
+	return out
+}
+
+func (s *Server) create(ctx context.Context, appID string, def *pb.Sandbox, tags []*pb.SandboxTag, env []string, id string) (*sandbox, error) {
 	s.mu.Lock()
 	tag, ok := s.images[def.GetImageId()]
 	if !ok {
@@ -353,22 +419,23 @@ func (s *Server) SandboxCreateV2(ctx context.Context, req *pb.SandboxCreateV2Req
 	name := def.GetName()
 	if name != "" {
 		for _, o := range s.sandboxes {
-			if o.appID == req.GetAppId() && o.name == name && !o.terminated {
+			if o.appID == appID && o.name == name && !o.terminated {
 				s.mu.Unlock()
 				return nil, status.Errorf(codes.AlreadyExists, "a sandbox named %q is already running in this app", name)
 			}
 		}
 	}
-	sb := &sandbox{id: "sbv2-" + ids.New(10), appID: req.GetAppId(), name: name, def: def, created: time.Now(), tags: map[string]string{}}
+	sb := &sandbox{id: id, appID: appID, name: name, def: def, created: time.Now(), tags: map[string]string{}}
 	sb.taskID = "ta-" + sb.id
-	for _, t := range req.GetTags() {
+	for _, t := range tags {
 		sb.tags[t.GetTagName()] = t.GetTagValue()
 	}
-	// Held by name so a concurrent create of the same name conflicts.
+	// Held by name from here, so a concurrent create of the same name
+	// conflicts.
 	s.sandboxes[sb.id] = sb
 	s.mu.Unlock()
 
-	if err := s.start(ctx, sb, tag, req.GetSecretSources()); err != nil {
+	if err := s.start(ctx, sb, tag, env); err != nil {
 		_ = s.terminate(context.WithoutCancel(ctx), sb)
 		return nil, status.Errorf(codes.Internal, "modalfake: %v", err)
 	}
@@ -378,31 +445,14 @@ func (s *Server) SandboxCreateV2(ctx context.Context, req *pb.SandboxCreateV2Req
 		sb.timer = time.AfterFunc(time.Duration(secs)*time.Second, func() { _ = s.terminate(context.Background(), sb) })
 		s.mu.Unlock()
 	}
-	return pb.SandboxCreateV2Response_builder{
-		SandboxId: sb.id, TaskId: sb.taskID, Tunnels: s.tunnelData(sb),
-		CommandRouterAccess: pb.CommandRouterAccess_builder{Jwt: s.jwt, Url: "https://" + s.lis.Addr().String()}.Build(),
-	}.Build(), nil
+	return sb, nil
 }
 
-func (s *Server) start(ctx context.Context, sb *sandbox, tag string, sources []*pb.SecretSource) error {
+func (s *Server) start(ctx context.Context, sb *sandbox, tag string, env []string) error {
 	def := sb.def
 	args := def.GetEntrypointArgs()
 	if len(args) == 0 {
 		return errors.New("no entrypoint")
-	}
-	var env []string
-	for _, src := range sources {
-		if src.HasSecretId() {
-			return fmt.Errorf("named secrets are not supported by the fake")
-		}
-		keys := make([]string, 0, len(src.GetEnv().GetContents()))
-		for k := range src.GetEnv().GetContents() {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			env = append(env, k+"="+src.GetEnv().GetContents()[k])
-		}
 	}
 	cfg := &container.Config{
 		Image: tag, Entrypoint: args[:1], Cmd: args[1:], Env: env,
@@ -813,4 +863,45 @@ func (s *Server) ProfileFile(dir string) (string, error) {
 	p := filepath.Join(dir, "modal.toml")
 	text := fmt.Sprintf("[fake]\nserver_url = %q\ntoken_id = %q\ntoken_secret = %q\nactive = true\n", s.URL, s.TokenID, s.TokenSecret)
 	return p, os.WriteFile(p, []byte(text), 0o600)
+}
+
+// The V1 calls (MODAL_SANDBOX_V2=0) take the V2 calls' messages; the fake
+// keeps one kind of sandbox and answers them alike.
+
+// SandboxGetTaskId is V1's SandboxGetTaskIdV2.
+func (s *Server) SandboxGetTaskId(ctx context.Context, req *pb.SandboxGetTaskIdRequest) (*pb.SandboxGetTaskIdResponse, error) {
+	return s.SandboxGetTaskIdV2(ctx, req)
+}
+
+// SandboxWait is V1's SandboxWaitV2.
+func (s *Server) SandboxWait(ctx context.Context, req *pb.SandboxWaitRequest) (*pb.SandboxWaitResponse, error) {
+	return s.SandboxWaitV2(ctx, req)
+}
+
+// SandboxTerminate is V1's SandboxTerminateV2.
+func (s *Server) SandboxTerminate(ctx context.Context, req *pb.SandboxTerminateRequest) (*pb.SandboxTerminateResponse, error) {
+	return s.SandboxTerminateV2(ctx, req)
+}
+
+// SandboxGetTunnels is V1's SandboxGetTunnelsV2.
+func (s *Server) SandboxGetTunnels(ctx context.Context, req *pb.SandboxGetTunnelsRequest) (*pb.SandboxGetTunnelsResponse, error) {
+	return s.SandboxGetTunnelsV2(ctx, req)
+}
+
+// SandboxList is V1's SandboxListV2.
+func (s *Server) SandboxList(ctx context.Context, req *pb.SandboxListRequest) (*pb.SandboxListResponse, error) {
+	return s.SandboxListV2(ctx, req)
+}
+
+// SandboxTagsGet is V1's SandboxTagsGetV2.
+func (s *Server) SandboxTagsGet(ctx context.Context, req *pb.SandboxTagsGetRequest) (*pb.SandboxTagsGetResponse, error) {
+	return s.SandboxTagsGetV2(ctx, req)
+}
+
+// TaskGetCommandRouterAccess is V1's way to the command router, by task.
+func (s *Server) TaskGetCommandRouterAccess(_ context.Context, req *pb.TaskGetCommandRouterAccessRequest) (*pb.TaskGetCommandRouterAccessResponse, error) {
+	if _, err := s.router.sandboxOfTask(req.GetTaskId()); err != nil {
+		return nil, err
+	}
+	return pb.TaskGetCommandRouterAccessResponse_builder{Jwt: s.jwt, Url: "https://" + s.lis.Addr().String()}.Build(), nil
 }
