@@ -2,8 +2,8 @@
 // Sandbox, made and ended through Modal's official Go SDK
 // (github.com/modal-labs/modal-client/go), with sandboxd as its
 // entrypoint and sandboxd's port reached through an encrypted Modal
-// tunnel. All sandbox traffic goes from the host to that tunnel; the SDK
-// only does lifecycle.
+// tunnel. Actions, files and shells go from the host to that tunnel; the
+// SDK does lifecycle and the one copy of sandboxd into a base image.
 //
 // Image: runtime_container_image (an image made by `sbx image build` and
 // pushed to a registry) runs as is, sandboxd already in it. Otherwise the

@@ -2,8 +2,6 @@ package modalfake
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync"
 	"time"
 
@@ -206,9 +204,6 @@ func (r *routerServer) TaskExecWait(ctx context.Context, req *pb.TaskExecWaitReq
 	for {
 		ins, err := r.s.docker.ExecInspect(ctx, p.dockerID, client.ExecInspectOptions{})
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				continue
-			}
 			return nil, status.Errorf(codes.Internal, "modalfake: %v", err)
 		}
 		if !ins.Running {
