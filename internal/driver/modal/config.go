@@ -179,6 +179,9 @@ func SettingsFromConfig(cfg *config.Config) Settings {
 // ErrUnauthorized when there are none), the SDK client made, the driver
 // on it. The closer closes the client.
 func Open(_ context.Context, cfg *config.Config, log *slog.Logger, loc *sandboxdbin.Locator) (*Driver, io.Closer, error) {
+	// The profile file is found through the process environment, not the
+	// configuration's: the SDK reads that file (and MODAL_SERVER_URL,
+	// MODAL_ENVIRONMENT, …) from there too, and both must agree on it.
 	home, _ := os.UserHomeDir()
 	creds, err := ResolveCredentials(cfg, os.Getenv, home)
 	if err != nil {
