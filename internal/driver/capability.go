@@ -117,6 +117,15 @@ type SWEReXServer interface {
 	ServesSWEReX()
 }
 
+// WorkloadRunner is a driver that honours Spec.Workload: it runs the
+// given program in the image instead of sandboxd (sandbox-api runs
+// OpenHands' agent-server this way), publishes Workload.Ports in
+// Sandbox.AppPorts, and leaves readiness to the caller. A marker, like
+// SWEReXServer.
+type WorkloadRunner interface {
+	RunsWorkloads()
+}
+
 // Describer reports what the driver runs on, for `sbx version`.
 type Describer interface {
 	// Engine describes the engine; an unreachable one is ErrUnavailable.
@@ -157,7 +166,9 @@ type Capabilities struct {
 	Describe Describer
 	// SWEReX is true when Spec.SWEReX is honoured (SWEReXServer).
 	SWEReX bool
-	Traits Traits
+	// Workloads is true when Spec.Workload is honoured (WorkloadRunner).
+	Workloads bool
+	Traits    Traits
 }
 
 // CapabilitiesOf discovers what d can do.
@@ -171,6 +182,7 @@ func CapabilitiesOf(d Driver) Capabilities {
 	c.Build, _ = d.(ImageBuilder)
 	c.Describe, _ = d.(Describer)
 	_, c.SWEReX = d.(SWEReXServer)
+	_, c.Workloads = d.(WorkloadRunner)
 	if t, ok := d.(TraitsReporter); ok {
 		c.Traits = t.Traits()
 	}
@@ -186,7 +198,8 @@ func (c Capabilities) Names() []string {
 	}{
 		{"pause", c.Pause != nil}, {"restart", c.Restart != nil}, {"kill", c.Kill != nil},
 		{"prune", c.Prune != nil}, {"images", c.Images != nil}, {"build", c.Build != nil},
-		{"describe", c.Describe != nil}, {"swerex", c.SWEReX}, {"host-filesystem", c.Traits.HostFilesystem},
+		{"describe", c.Describe != nil}, {"swerex", c.SWEReX}, {"workloads", c.Workloads},
+		{"host-filesystem", c.Traits.HostFilesystem},
 	} {
 		if x.ok {
 			n = append(n, x.name)

@@ -69,6 +69,28 @@ type Spec struct {
 	// the SWEReXServer capability honour it; the others refuse it with
 	// ErrNotImplemented.
 	SWEReX *SWEReX
+
+	// Workload, when set, runs this program as the sandbox's main process
+	// instead of sandboxd (nothing is injected; Prebuilt, User, UserID,
+	// Plugins, Debug and SWEReX do not apply). Create returns once it has
+	// started, without waiting for it to answer anything: what "ready"
+	// means is the workload's. Only drivers with the WorkloadRunner
+	// capability honour it; the others refuse it with ErrNotImplemented.
+	Workload *Workload
+}
+
+// Workload is a program run in a sandbox's image as given.
+type Workload struct {
+	// Command replaces the image's entrypoint and command (Kubernetes'
+	// `command`), so `tini` or another init in the entrypoint is dropped.
+	Command []string
+	// User is the process's user, "uid[:gid]" or a name; "" is the image's.
+	User string
+	// Groups are supplementary groups (OpenHands' fs_group).
+	Groups []string
+	// Ports are ports inside the sandbox to publish on
+	// Network.BindAddress; Sandbox.AppPorts reports where.
+	Ports []int
 }
 
 // SWEReX configures a sandbox's SWE-ReX listener.
