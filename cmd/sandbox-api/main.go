@@ -33,6 +33,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/runtimeapi/server"
 	"github.com/sbx-dev/sbx/internal/runtimeapi/store"
+	"github.com/sbx-dev/sbx/modal"
 )
 
 func main() {
@@ -43,7 +44,7 @@ func main() {
 }
 
 const usage = `usage:
-  sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--auto-resume] [--config FILE]
+  sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--auto-resume] [--runtime docker|modal] [--config FILE]
   sandbox-api keys create NAME
   sandbox-api keys list
   sandbox-api keys revoke NAME_OR_ID
@@ -58,6 +59,14 @@ type settings struct {
 	AutoResume   bool   `toml:"auto_resume"`
 	StartTimeout string `toml:"start_timeout"`
 	LogLevel     string `toml:"log_level"`
+	// Runtime is the backend: docker, or modal (Modal's cloud, with
+	// credentials from MODAL_TOKEN_ID / MODAL_TOKEN_SECRET,
+	// MODAL_API_TOKEN_ID / _SECRET or ~/.modal.toml).
+	Runtime string `toml:"runtime"`
+
+	// Modal's credentials, as sbx's configuration names them: MODAL_TOKEN_*
+	// win over the seed's MODAL_API_TOKEN_*.
+	modalTokenID, modalTokenSecret, modalAPITokenID, modalAPITokenSecret string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -91,6 +100,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	auto := fs.Bool("auto-resume", false, "resume a paused runtime on its first proxied request (SANDBOX_API_AUTO_RESUME)")
 	st := fs.String("start-timeout", "", "bound on a runtime's start (SANDBOX_API_START_TIMEOUT; default 5m)")
 	lvl := fs.String("log-level", "", "debug, info, warn or error (SANDBOX_API_LOG_LEVEL; default info)")
+	rt := fs.String("runtime", "", "backend: docker or modal (SANDBOX_API_RUNTIME; default docker)")
 	// Flags may follow the arguments (`keys create NAME --db X`), as
 	// operators type them.
 	var pos []string
@@ -129,6 +139,16 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	pick(&s.PublicURL, *pub, "SANDBOX_API_PUBLIC_URL")
 	pick(&s.StartTimeout, *st, "SANDBOX_API_START_TIMEOUT")
 	pick(&s.LogLevel, *lvl, "SANDBOX_API_LOG_LEVEL")
+	pick(&s.Runtime, *rt, "SANDBOX_API_RUNTIME")
+	switch s.Runtime {
+	case "":
+		s.Runtime = "docker"
+	case "docker", modal.Name:
+	default:
+		return s, fmt.Errorf("runtime %q: want docker or modal", s.Runtime)
+	}
+	s.modalTokenID, s.modalTokenSecret = getenv("MODAL_TOKEN_ID"), getenv("MODAL_TOKEN_SECRET")
+	s.modalAPITokenID, s.modalAPITokenSecret = getenv("MODAL_API_TOKEN_ID"), getenv("MODAL_API_TOKEN_SECRET")
 	if v := getenv("SANDBOX_API_AUTO_RESUME"); v == "1" || strings.EqualFold(v, "true") {
 		s.AutoResume = true
 	}
@@ -263,8 +283,10 @@ func serveWith(ctx context.Context, s settings, startTimeout time.Duration, log 
 	}
 	defer st.Close()
 	cfg := config.Default()
-	cfg.Runtime = "docker"
-	be, err := backend.Open(ctx, cfg, backend.Options{Logger: log})
+	cfg.Runtime = s.Runtime
+	cfg.Host.ModalTokenID, cfg.Host.ModalTokenSecret = s.modalTokenID, s.modalTokenSecret
+	cfg.ModalAPITokenID, cfg.ModalAPITokenSecret = s.modalAPITokenID, s.modalAPITokenSecret
+	be, err := backend.Open(ctx, cfg, backend.Options{Logger: log, Drivers: modal.Drivers()})
 	if err != nil {
 		return err
 	}

@@ -312,11 +312,14 @@ func TestFakeRuntimeImage(t *testing.T) {
 	d := openDriver(t, cfg)
 	ctx := t.Context()
 	id := "mr-" + ids.New(5)
-	sb, err := d.Create(ctx, driver.Spec{ID: id})
+	sb, err := d.Create(ctx, driver.Spec{ID: id, Env: map[string]string{"SESSION_API_KEY": "key-chosen-by-the-caller"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Remove(context.WithoutCancel(ctx), id)
+	if sb.Endpoint.Token != "key-chosen-by-the-caller" {
+		t.Errorf("session key %q, want the one the spec's environment names", sb.Endpoint.Token)
+	}
 	def := fake.Definition("sbx-" + id)
 	if args := def.GetEntrypointArgs(); len(args) == 0 || args[0] != driver.SandboxdPath {
 		t.Errorf("entrypoint %q, want sandboxd itself", args)

@@ -338,7 +338,12 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 		}
 		spec.Image, spec.Prebuilt = img.Ref, img.Prebuilt
 	}
-	token := ids.Token()
+	// A key the caller chose (sandbox-api, a warm pool) is the sandbox's;
+	// otherwise a random one, as every driver does.
+	token := spec.Env[launch.EnvSessionAPIKey]
+	if token == "" {
+		token = ids.Token()
+	}
 	now := time.Now()
 	p, err := d.params(spec, token, now)
 	if err != nil {
