@@ -365,3 +365,28 @@ func BenchmarkCreateFake(b *testing.B) {
 		})
 	}
 }
+
+// A Create whose context ends while Modal is still making the sandbox
+// leaves nothing behind: the fake, like Modal, finishes making it, and
+// the driver finds it by name and key and terminates it.
+func TestFakeCreateGivenUp(t *testing.T) {
+	fake := fakeEnv(t)
+	d := openDriver(t, config.Default())
+	id := "mg-" + ids.New(5)
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	defer cancel()
+	if _, err := d.Create(ctx, driver.Spec{ID: id}); err == nil {
+		d.Remove(t.Context(), id)
+		t.Skip("the create finished within 150 ms; nothing was given up")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for fake.Definition("sbx-"+id) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sandbox of a given-up create still runs after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := d.Inspect(t.Context(), id); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Inspect after a given-up create: %v, want ErrNotFound", err)
+	}
+}

@@ -364,6 +364,11 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	img := d.c.Images.FromRegistry(spec.Image, nil)
 	sb, err := d.c.Sandboxes.Create(ctx, app, img, &p)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Modal may have made it before the call was given up: a
+			// sandbox of this name and key is this Create's, and goes.
+			d.discard(context.WithoutCancel(ctx), spec.ID, token)
+		}
 		return driver.Sandbox{}, classify(err, "modal: create sandbox "+sandboxName(spec.ID))
 	}
 	// The handle's command-router connection (used by the copy-in) is
@@ -398,6 +403,25 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 		Created: now.UTC(), Started: now.UTC(), Labels: labelsOf(p.Tags),
 		Endpoint: driver.Endpoint{URL: url, Token: token},
 	}, nil
+}
+
+// discard terminates the running sandbox of id if it carries key, the
+// mark of the Create that gave up on it (another Create's sandbox of the
+// same id has another key).
+func (d *Driver) discard(ctx context.Context, id, key string) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	sb, err := d.find(ctx, id)
+	if err != nil {
+		return
+	}
+	tags, err := sb.GetTags(ctx, nil)
+	if err != nil || tags[tagKey] != key {
+		return
+	}
+	if _, err := sb.Terminate(ctx, &modalsdk.SandboxTerminateParams{Wait: true}); err != nil {
+		d.log.Warn("modal: terminate after an abandoned create", "id", id, "sandbox", sb.SandboxID, "err", err)
+	}
 }
 
 // copyIn streams sandboxd into the sandbox through one exec and releases

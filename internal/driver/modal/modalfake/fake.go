@@ -351,7 +351,8 @@ func (s *Server) SandboxCreateV2(ctx context.Context, req *pb.SandboxCreateV2Req
 		}
 		env = append(env, envList(src.GetEnv().GetContents())...)
 	}
-	sb, err := s.create(ctx, req.GetAppId(), req.GetDefinition(), req.GetTags(), env, "sbv2-"+ids.New(10))
+	// A client that gives up does not stop the making, as with Modal.
+	sb, err := s.create(context.WithoutCancel(ctx), req.GetAppId(), req.GetDefinition(), req.GetTags(), env, "sbv2-"+ids.New(10))
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +377,7 @@ func (s *Server) SandboxCreate(ctx context.Context, req *pb.SandboxCreateRequest
 		env = append(env, e...)
 	}
 	s.mu.Unlock()
-	sb, err := s.create(ctx, req.GetAppId(), req.GetDefinition(), req.GetTags(), env, "sb-"+ids.New(11))
+	sb, err := s.create(context.WithoutCancel(ctx), req.GetAppId(), req.GetDefinition(), req.GetTags(), env, "sb-"+ids.New(11))
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +474,13 @@ func (s *Server) start(ctx context.Context, sb *sandbox, tag string, env []strin
 	}
 	s.mu.Lock()
 	sb.container = res.ID
+	gone := sb.terminated
 	s.mu.Unlock()
+	if gone {
+		// Terminated while it was being made: its container goes too.
+		_, _ = s.docker.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{Force: true})
+		return errors.New("terminated while starting")
+	}
 	if _, err := s.docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		return err
 	}
