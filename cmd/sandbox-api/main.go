@@ -35,6 +35,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/runtimeapi/server"
 	"github.com/sbx-dev/sbx/internal/runtimeapi/store"
+	"github.com/sbx-dev/sbx/modal"
 )
 
 func main() {
@@ -45,7 +46,7 @@ func main() {
 }
 
 const usage = `usage:
-  sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--auto-resume] [--config FILE]
+  sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--auto-resume] [--runtime docker|modal] [--config FILE]
   sandbox-api keys create NAME
   sandbox-api keys list
   sandbox-api keys revoke NAME_OR_ID
@@ -62,6 +63,14 @@ type settings struct {
 	LogLevel     string `toml:"log_level"`
 	Instance     string `toml:"instance"`
 	Sweep        string `toml:"sweep_interval"`
+	// Runtime is the backend: docker, or modal (Modal's cloud, with
+	// credentials from MODAL_TOKEN_ID / MODAL_TOKEN_SECRET,
+	// MODAL_API_TOKEN_ID / _SECRET or ~/.modal.toml).
+	Runtime string `toml:"runtime"`
+
+	// Modal's credentials, as sbx's configuration names them: MODAL_TOKEN_*
+	// win over the seed's MODAL_API_TOKEN_*.
+	modalTokenID, modalTokenSecret, modalAPITokenID, modalAPITokenSecret string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -97,6 +106,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	lvl := fs.String("log-level", "", "debug, info, warn or error (SANDBOX_API_LOG_LEVEL; default info)")
 	sweep := fs.String("sweep-interval", "", "how often sandboxes without a live runtime are removed (SANDBOX_API_SWEEP_INTERVAL; default 15s)")
 	inst := fs.String("instance", "", "name on this service's sandboxes (SANDBOX_API_INSTANCE; default derived from --db): a service reconciles and removes only its own")
+	rt := fs.String("runtime", "", "backend: docker or modal (SANDBOX_API_RUNTIME; default docker)")
 	// Flags may follow the arguments (`keys create NAME --db X`), as
 	// operators type them.
 	var pos []string
@@ -137,6 +147,16 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	pick(&s.LogLevel, *lvl, "SANDBOX_API_LOG_LEVEL")
 	pick(&s.Instance, *inst, "SANDBOX_API_INSTANCE")
 	pick(&s.Sweep, *sweep, "SANDBOX_API_SWEEP_INTERVAL")
+	pick(&s.Runtime, *rt, "SANDBOX_API_RUNTIME")
+	switch s.Runtime {
+	case "":
+		s.Runtime = "docker"
+	case "docker", modal.Name:
+	default:
+		return s, fmt.Errorf("runtime %q: want docker or modal", s.Runtime)
+	}
+	s.modalTokenID, s.modalTokenSecret = getenv("MODAL_TOKEN_ID"), getenv("MODAL_TOKEN_SECRET")
+	s.modalAPITokenID, s.modalAPITokenSecret = getenv("MODAL_API_TOKEN_ID"), getenv("MODAL_API_TOKEN_SECRET")
 	if v := getenv("SANDBOX_API_AUTO_RESUME"); v == "1" || strings.EqualFold(v, "true") {
 		s.AutoResume = true
 	}
@@ -281,8 +301,10 @@ func serveWith(ctx context.Context, s settings, startTimeout, sweepEvery time.Du
 	}
 	defer st.Close()
 	cfg := config.Default()
-	cfg.Runtime = "docker"
-	be, err := backend.Open(ctx, cfg, backend.Options{Logger: log})
+	cfg.Runtime = s.Runtime
+	cfg.Host.ModalTokenID, cfg.Host.ModalTokenSecret = s.modalTokenID, s.modalTokenSecret
+	cfg.ModalAPITokenID, cfg.ModalAPITokenSecret = s.modalAPITokenID, s.modalAPITokenSecret
+	be, err := backend.Open(ctx, cfg, backend.Options{Logger: log, Drivers: modal.Drivers()})
 	if err != nil {
 		return err
 	}

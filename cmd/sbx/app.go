@@ -10,6 +10,7 @@ import (
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/config"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
+	"github.com/sbx-dev/sbx/modal"
 )
 
 // Exit statuses of sbx's own making; a command run in a sandbox passes its
@@ -130,6 +131,7 @@ func (a *app) openRuntime(ctx context.Context) (*sbx.Runtime, error) {
 		Logger:   a.logger(cfg),
 		Progress: a.stderr,
 		Sandboxd: &sandboxdbin.Locator{Getenv: a.getenv},
+		Drivers:  modal.Drivers(),
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
+	"github.com/sbx-dev/sbx/modal"
 )
 
 // rootCmd builds the command tree for one invocation; nothing of it
@@ -292,6 +293,7 @@ func (a *app) listQuiet(ctx context.Context) ([]sbx.Info, error) {
 		Logger:   slog.New(slog.DiscardHandler),
 		Progress: io.Discard,
 		Sandboxd: &sandboxdbin.Locator{Getenv: a.getenv},
+		Drivers:  modal.Drivers(),
 	})
 	if err != nil {
 		return nil, err

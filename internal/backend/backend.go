@@ -107,7 +107,12 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	if !ok {
 		// Runtimes OpenHands users configure that this sbx does not
 		// implement yet get a clear answer instead of "unknown".
-		if slices.Contains([]string{"modal", "kubernetes"}, name) {
+		if name == "modal" {
+			// The driver exists but links Modal's client: only programs
+			// that ask for it have it.
+			return nil, errdefs.New(errdefs.ErrNotImplemented, "RUNTIME=modal is not linked into this program: pass modal.Drivers() (package github.com/sbx-dev/sbx/modal) in sbx.Options.Drivers, as the sbx CLI does")
+		}
+		if slices.Contains([]string{"kubernetes"}, name) {
 			return nil, errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s is not available in this sbx yet; use docker (default) or local", name))
 		}
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=%q is not a runtime sbx knows; use docker (the default) or, without Docker, local", name))

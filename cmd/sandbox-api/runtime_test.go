@@ -1,0 +1,46 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The backend is docker unless --runtime, SANDBOX_API_RUNTIME or the
+// config file says modal; anything else is refused before serving, and
+// Modal's credential variables are carried to the configuration.
+func TestRuntimeSetting(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "api.db")
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+		err  string
+	}{
+		{args: nil, want: "docker"},
+		{args: []string{"--runtime", "modal"}, want: "modal"},
+		{env: map[string]string{"SANDBOX_API_RUNTIME": "modal"}, want: "modal"},
+		{args: []string{"--runtime", "docker"}, env: map[string]string{"SANDBOX_API_RUNTIME": "modal"}, want: "docker"},
+		{args: []string{"--runtime", "kubernetes"}, err: `runtime "kubernetes"`},
+	} {
+		env := map[string]string{"MODAL_TOKEN_ID": "ak-1", "MODAL_API_TOKEN_SECRET": "as-2"}
+		for k, v := range tc.env {
+			env[k] = v
+		}
+		s, err := load(flag.NewFlagSet("serve", flag.ContinueOnError), append([]string{"--db", db}, tc.args...), io.Discard, func(k string) string { return env[k] })
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: err %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || s.Runtime != tc.want {
+			t.Errorf("%v %v: runtime %q, %v; want %q", tc.args, tc.env, s.Runtime, err, tc.want)
+		}
+		if s.modalTokenID != "ak-1" || s.modalAPITokenSecret != "as-2" || s.modalTokenSecret != "" {
+			t.Errorf("modal credentials carried: %q %q %q", s.modalTokenID, s.modalTokenSecret, s.modalAPITokenSecret)
+		}
+	}
+}
