@@ -126,6 +126,19 @@ type WorkloadRunner interface {
 	RunsWorkloads()
 }
 
+// ContextBuilder builds images from a client's own build context and
+// answers whether an image exists, for sandbox-api's V0 build routes.
+type ContextBuilder interface {
+	// BuildContext builds the tar (optionally gzipped) under tags, adding
+	// labels, and returns the image; a failing build is ErrInvalidArgument
+	// with the step and the last lines of its output.
+	BuildContext(ctx context.Context, buildContext io.Reader, tags []string, labels map[string]string) (Image, error)
+	// ImageExists reports whether ref is an image the driver can start.
+	ImageExists(ctx context.Context, ref string) (Image, bool, error)
+	// TagImage gives the image src (an ID or a name) the name tag too.
+	TagImage(ctx context.Context, src, tag string) error
+}
+
 // Describer reports what the driver runs on, for `sbx version`.
 type Describer interface {
 	// Engine describes the engine; an unreachable one is ErrUnavailable.
@@ -170,6 +183,8 @@ type Capabilities struct {
 	Describe Describer
 	// SWEReX is true when Spec.SWEReX is honoured (SWEReXServer).
 	SWEReX bool
+	// ContextBuild builds clients' build contexts (ContextBuilder).
+	ContextBuild ContextBuilder
 	// Workloads is true when Spec.Workload is honoured (WorkloadRunner).
 	Workloads bool
 	Traits    Traits
@@ -187,6 +202,7 @@ func CapabilitiesOf(d Driver) Capabilities {
 	c.Describe, _ = d.(Describer)
 	_, c.SWEReX = d.(SWEReXServer)
 	_, c.Workloads = d.(WorkloadRunner)
+	c.ContextBuild, _ = d.(ContextBuilder)
 	if t, ok := d.(TraitsReporter); ok {
 		c.Traits = t.Traits()
 	}
@@ -203,6 +219,7 @@ func (c Capabilities) Names() []string {
 		{"pause", c.Pause != nil}, {"restart", c.Restart != nil}, {"kill", c.Kill != nil},
 		{"prune", c.Prune != nil}, {"images", c.Images != nil}, {"build", c.Build != nil},
 		{"describe", c.Describe != nil}, {"swerex", c.SWEReX}, {"workloads", c.Workloads},
+		{"context-build", c.ContextBuild != nil},
 		{"host-filesystem", c.Traits.HostFilesystem},
 	} {
 		if x.ok {

@@ -64,7 +64,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	defer d.Close()
 	got := strings.Join(driver.CapabilitiesOf(d).Names(), ",")
-	if want := "pause,restart,kill,prune,images,build,describe,swerex,workloads"; got != want {
+	if want := "pause,restart,kill,prune,images,build,describe,swerex,workloads,context-build"; got != want {
 		t.Errorf("capabilities = %s, want %s", got, want)
 	}
 }

@@ -155,3 +155,35 @@ func orProgress(w, def io.Writer) io.Writer {
 	}
 	return def
 }
+
+// BuildContext implements driver.ContextBuilder.
+func (d *Driver) BuildContext(ctx context.Context, buildContext io.Reader, tags []string, labels map[string]string) (driver.Image, error) {
+	if d.img == nil {
+		return driver.Image{}, errdefs.New(errdefs.ErrNotImplemented, "this docker driver was made without an image API")
+	}
+	img, err := image.BuildContext(ctx, d.img, buildContext, tags, labels, d.progress)
+	if err != nil {
+		return driver.Image{}, err
+	}
+	return fromImage(img), nil
+}
+
+// ImageExists implements driver.ContextBuilder.
+func (d *Driver) ImageExists(ctx context.Context, ref string) (driver.Image, bool, error) {
+	if d.img == nil {
+		return driver.Image{}, false, errdefs.New(errdefs.ErrNotImplemented, "this docker driver was made without an image API")
+	}
+	img, ok, err := image.Exists(ctx, d.img, ref)
+	if err != nil || !ok {
+		return driver.Image{}, ok, err
+	}
+	return fromImage(img), true, nil
+}
+
+// TagImage implements driver.ContextBuilder.
+func (d *Driver) TagImage(ctx context.Context, src, tag string) error {
+	if d.img == nil {
+		return errdefs.New(errdefs.ErrNotImplemented, "this docker driver was made without an image API")
+	}
+	return image.Tag(ctx, d.img, src, tag)
+}

@@ -84,6 +84,7 @@ type Server struct {
 	tr            *http.Transport
 	sweepOnce     sync.Once
 	auths         authCache
+	bld           builds
 }
 
 // maxBody bounds every request body the API reads (the proxy streams).
@@ -116,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, hc: hc, slots: make(chan struct{}, cfg.MaxStarting),
-		ctx: ctx, cancel: cancel, routes: newRouteTable()}
+		ctx: ctx, cancel: cancel, routes: newRouteTable(), bld: builds{running: make(chan struct{}, maxBuildsRunning)}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("POST /start", s.auth(s.start))
@@ -128,6 +129,10 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /resume", s.auth(s.resume))
 	mux.HandleFunc("POST /stop", s.auth(s.stop))
 	mux.HandleFunc("GET /sbx/v1/runtimes/{runtime_id}/logs", s.auth(s.logs))
+	mux.HandleFunc("GET /registry_prefix", s.auth(s.registryPrefixRoute))
+	mux.HandleFunc("GET /image_exists", s.auth(s.imageExists))
+	mux.HandleFunc("POST /build", s.auth(s.build))
+	mux.HandleFunc("GET /build_status", s.auth(s.buildStatus))
 	mux.HandleFunc("/", s.notFound)
 	s.mux = mux
 	return s, nil
