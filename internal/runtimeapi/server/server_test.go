@@ -3,12 +3,14 @@ package server
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,8 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/runtimeapi/store"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for freshPostgres
 )
 
 func testImage() string {
@@ -64,8 +68,14 @@ func openBackend(t *testing.T) *backend.Backend {
 
 func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	t.Helper()
+	return newEnvOn(t, filepath.Join(t.TempDir(), "api.db"), mutate...)
+}
+
+// newEnvOn is newEnv on the store dsn names.
+func newEnvOn(t *testing.T, dsn string, mutate ...func(*Config)) *env {
+	t.Helper()
 	be := openBackend(t)
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "api.db"))
+	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,4 +506,84 @@ func TestReconcile(t *testing.T) {
 	if resp != nil {
 		resp.Body.Close()
 	}
+}
+
+// With AutoResume the first proxied request to a paused runtime resumes
+// it and is answered, instead of 503.
+func TestAutoResume(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.AutoResume = true })
+	key := e.key("k")
+	h := map[string]string{"X-API-Key": key}
+	var o runtimeObject
+	e.call("POST", "/start", h, v0Start("ar"), &o)
+	o = e.waitRunning(key, o.RuntimeID)
+	if code := e.call("POST", "/pause", h, map[string]string{"runtime_id": o.RuntimeID}, nil); code != 200 {
+		t.Fatalf("/pause: %d", code)
+	}
+	if code, out := e.run(o, "echo woke"); code != 200 || !strings.Contains(out, "woke") {
+		t.Fatalf("proxied action to a paused runtime with auto-resume: %d %q", code, out)
+	}
+	var now runtimeObject
+	e.call("GET", "/runtime/"+o.RuntimeID, h, nil, &now)
+	if now.Status != "running" {
+		t.Errorf("after the auto-resume: %s", now.Status)
+	}
+}
+
+// The lifecycle on PostgreSQL: the service is the same on either store.
+func TestV0LifecyclePostgres(t *testing.T) {
+	base := os.Getenv("SBX_TEST_POSTGRES")
+	if base == "" {
+		if os.Getenv("SBX_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("SBX_REQUIRE_POSTGRES=1 but SBX_TEST_POSTGRES is not set")
+		}
+		t.Skip("SBX_TEST_POSTGRES is not set")
+	}
+	e := newEnvOn(t, freshPostgres(t, base))
+	a, b := e.key("a"), e.key("b")
+	var o runtimeObject
+	e.call("POST", "/start", map[string]string{"X-API-Key": a}, v0Start("pg"), &o)
+	o = e.waitRunning(a, o.RuntimeID)
+	if code, out := e.run(o, "echo on-postgres"); code != 200 || !strings.Contains(out, "on-postgres") {
+		t.Fatalf("run: %d %q", code, out)
+	}
+	if code := e.call("GET", "/runtime/"+o.RuntimeID, map[string]string{"X-API-Key": b}, nil, nil); code != 404 {
+		t.Errorf("another tenant: %d", code)
+	}
+	if code := e.call("POST", "/pause", map[string]string{"X-API-Key": a}, map[string]string{"runtime_id": o.RuntimeID}, nil); code != 200 {
+		t.Errorf("/pause: %d", code)
+	}
+	e.call("POST", "/resume", map[string]string{"X-API-Key": a}, map[string]string{"runtime_id": o.RuntimeID}, nil)
+	e.waitRunning(a, o.RuntimeID)
+	if code := e.call("POST", "/stop", map[string]string{"X-API-Key": a}, map[string]string{"runtime_id": o.RuntimeID}, nil); code != 200 {
+		t.Errorf("/stop: %d", code)
+	}
+}
+
+// freshPostgres makes a database of the test's own on the server base
+// names, dropped at the end.
+func freshPostgres(t *testing.T, base string) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := "sbx_test_" + ids.New(6)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", base)
+		if err == nil {
+			a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			a.Close()
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
