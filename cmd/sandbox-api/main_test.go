@@ -275,3 +275,86 @@ func TestKill9DuringCreates(t *testing.T) {
 		t.Logf("service log:\n%s", s.log.String())
 	}
 }
+
+// SIGTERM drains: an action in flight through the proxy gets its answer,
+// then the service exits 0; the runtime keeps running for the next one.
+func TestSIGTERMDrains(t *testing.T) {
+	requireDocker(t)
+	image := os.Getenv("SBX_TEST_IMAGE")
+	if image == "" {
+		image = "sbx-test/debian:bookworm"
+	}
+	s := &service{t: t, bin: build(t), db: filepath.Join(t.TempDir(), "api.db"), instance: "test-" + ids.New(6),
+		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	t.Cleanup(s.cleanup)
+	out, err := exec.Command(filepath.Join(s.bin, "sandbox-api"), "keys", "create", "k", "--db", s.db).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(string(out))
+	s.start()
+	b, _ := json.Marshal(map[string]any{"image": image, "session_id": "drain", "working_dir": "/openhands/code/",
+		"command": []string{"python", "-u", "-m", "openhands.runtime.action_execution_server", "60000", "--working-dir", "/workspace", "--username", "root", "--user-id", "0"}})
+	req, _ := http.NewRequest("POST", "http://"+s.addr+"/start", bytes.NewReader(b))
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct {
+		RuntimeID     string `json:"runtime_id"`
+		URL           string `json:"url"`
+		SessionAPIKey string `json:"session_api_key"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || o.RuntimeID == "" {
+		t.Fatalf("/start: %v %+v", err, o)
+	}
+	resp.Body.Close()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		var r runtimeObj
+		getJSON(t, "http://"+s.addr+"/runtime/"+o.RuntimeID, key, &r)
+		if r.Status == "running" {
+			break
+		}
+		if r.Status == "error" || time.Now().After(deadline) {
+			t.Fatalf("runtime %s: %s", r.Status, r.Reason)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		body := `{"action":{"action":"run","args":{"command":"sleep 2; echo drained","blocking":true,"timeout":20}}}`
+		req, _ := http.NewRequest("POST", o.URL+"/execute_action", strings.NewReader(body))
+		req.Header.Set("X-Session-API-Key", o.SessionAPIKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{code: resp.StatusCode, body: string(b)}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM)
+	r := <-got
+	if r.err != nil || r.code != 200 || !strings.Contains(r.body, "drained") {
+		t.Errorf("the action in flight at SIGTERM: %d %q %v", r.code, r.body, r.err)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Errorf("sandbox-api exited with %v\n%s", err, s.log.String())
+	}
+	if st := s.containers()[o.RuntimeID]; st != "running" {
+		t.Errorf("the runtime's container is %q after the service stopped", st)
+	}
+	// A new connection is refused once it stopped.
+	if _, err := http.Get("http://" + s.addr + "/healthz"); err == nil {
+		t.Error("the stopped service still answers")
+	}
+}
