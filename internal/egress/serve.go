@@ -86,23 +86,27 @@ func (s *Server) Serve(ctx context.Context, inside, control []netip.Addr, ports 
 	}
 	for _, a := range inside {
 		a := a
-		l, err := listen(a, ports.Proxy)
+		// One variable per listener: each goroutine keeps its own.
+		lp, err := listen(a, ports.Proxy)
 		if err != nil {
 			return err
 		}
-		serveHTTP(l, s.ProxyHandler())
-		if l, err = listen(a, ports.HTTP); err != nil {
+		serveHTTP(lp, s.ProxyHandler())
+		lh, err := listen(a, ports.HTTP)
+		if err != nil {
 			return err
 		}
-		serveHTTP(l, s.TransparentHTTPHandler())
-		if l, err = listen(a, ports.TLS); err != nil {
+		serveHTTP(lh, s.TransparentHTTPHandler())
+		lt, err := listen(a, ports.TLS)
+		if err != nil {
 			return err
 		}
-		run(func() error { return s.ServeTLS(ctx, l) })
-		if l, err = listen(a, ports.DNS); err != nil {
+		run(func() error { return s.ServeTLS(ctx, lt) })
+		ld, err := listen(a, ports.DNS)
+		if err != nil {
 			return err
 		}
-		run(func() error { return s.ServeDNSTCP(ctx, l, a) })
+		run(func() error { return s.ServeDNSTCP(ctx, ld, a) })
 		pc, err := lc.ListenPacket(ctx, "udp", netip.AddrPortFrom(a, uint16(ports.DNS)).String())
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)

@@ -150,6 +150,9 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if err := checkID(id); err != nil {
 		return driver.Sandbox{}, err
 	}
+	if err := driver.CheckPolicy("local", spec); err != nil {
+		return driver.Sandbox{}, err
+	}
 	if spec.SWEReX != nil {
 		// A copy: the token picked here is the sandbox's, kept in its
 		// state file (0600), not the caller's.
