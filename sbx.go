@@ -33,6 +33,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 	"github.com/sbx-dev/sbx/internal/owner"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/sandboxapi"
@@ -240,6 +241,12 @@ type CreateOptions struct {
 	// the others; Sandbox.SWEReX says where. A driver without the
 	// "swerex" capability refuses it with ErrNotSupported.
 	SWEReX bool
+	// NetworkPolicy is the sandbox's egress policy: a name from
+	// sandbox.network_policies or a policy ("none", "open", an allow-list
+	// such as "pypi.org,*.pythonhosted.org,10.0.0.0/8", "!entry" to deny;
+	// see ParseNetworkPolicy); "" is sandbox.network_policy. A runtime
+	// that cannot enforce it (RUNTIME=local) refuses with ErrNotSupported.
+	NetworkPolicy string
 	// Resources override docker_runtime_kwargs limits when non-zero.
 	CPUs        float64
 	MemoryBytes int64
@@ -791,6 +798,22 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 			NoAppPorts:  co.NoAppPorts,
 		},
 		AutoRemove: co.Remove && r.be.Caps.Kill != nil,
+	}
+	setting := co.NetworkPolicy
+	if setting == "" {
+		setting = cfg.Sandbox.NetworkPolicy
+	}
+	pol, err := netpolicy.Resolve(setting, cfg.Sandbox.NetworkPolicies)
+	if err != nil {
+		return driver.Spec{}, err
+	}
+	if pol.Enforced() {
+		if r.be.Caps.Network == nil {
+			if err := driver.CheckPolicy(r.be.Name, driver.Spec{Network: driver.Network{Policy: &pol}}); err != nil {
+				return driver.Spec{}, err
+			}
+		}
+		sp.Network.Policy = &pol
 	}
 	if co.SWEReX {
 		if !r.be.Caps.SWEReX {

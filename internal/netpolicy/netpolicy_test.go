@@ -149,3 +149,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestFromE2B(t *testing.T) {
+	no, yes := false, true
+	for _, c := range []struct {
+		internet        *bool
+		allow, deny     []string
+		want            string
+		allowed, denied []string
+	}{
+		{nil, nil, nil, "open", nil, nil},
+		{&yes, nil, []string{"10.0.0.0/8"}, "open,!10.0.0.0/8", nil, nil},
+		{&no, nil, nil, "allow", nil, nil},
+		{&no, []string{"pypi.org"}, nil, "allow,pypi.org", nil, nil},
+		{nil, []string{"1.2.3.4", "pypi.org"}, []string{"0.0.0.0/0", "8.8.8.8"}, "allow,1.2.3.4/32,pypi.org,!8.8.8.8/32", nil, nil},
+	} {
+		p, err := FromE2B(c.internet, c.allow, c.deny)
+		if err != nil || p.String() != c.want {
+			t.Errorf("FromE2B(%v, %v, %v) = %s, %v; want %s", c.internet, c.allow, c.deny, p, err, c.want)
+			continue
+		}
+		inet, a, d := p.E2BFields()
+		q, err := FromE2B(&inet, a, d)
+		if err != nil || !q.Equal(p) {
+			t.Errorf("E2BFields of %s round-trips to %s, %v", p, q, err)
+		}
+	}
+	if _, err := FromE2B(nil, []string{"10.1.2.3"}, []string{"10.0.0.0/8"}); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("an allowOut inside denyOut: %v", err)
+	}
+}
