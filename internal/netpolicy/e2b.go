@@ -62,4 +62,3 @@ func (p Policy) E2BFields() (allowInternetAccess bool, allowOut, denyOut []strin
 	}
 	return false, p.Allow, append([]string{"0.0.0.0/0"}, p.Deny...)
 }
-
