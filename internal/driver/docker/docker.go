@@ -837,13 +837,14 @@ func (d *Driver) wait(ctx context.Context, cid string, cond container.WaitCondit
 func (d *Driver) Remove(ctx context.Context, id string) error {
 	// A container named sbx-<id> that sbx did not make is not removed:
 	// for sbx it does not exist.
-	cid, _, err := d.own(ctx, id)
+	cid, c, err := d.ownContainer(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	d.unregister(ctx, id, c)
 	_, err = d.api.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil

@@ -589,3 +589,36 @@ func (d *Driver) registerStarted(ctx context.Context, px *proxyInfo, id, cid str
 
 // NetworkPolicer is declared.
 var _ driver.NetworkPolicer = (*Driver)(nil)
+
+// unregister tells a sandbox's proxy to forget it, so a later sandbox
+// given the same address does not inherit a policy changed for this one
+// (it would only until its own registration, a moment after its start).
+// It is best effort: a proxy already gone has nothing to forget.
+func (d *Driver) unregister(ctx context.Context, id string, c container.InspectResponse) {
+	pol, ok := policedOf(c)
+	if !ok || pol.key == noneKey {
+		return
+	}
+	d.egressMu.Lock()
+	ins, err := d.api.ContainerInspect(ctx, egressPrefix+pol.key, client.ContainerInspectOptions{})
+	d.egressMu.Unlock()
+	if err != nil || ins.Container.State == nil || !ins.Container.State.Running {
+		return
+	}
+	px, err := proxyOf(ins.Container, egressNetName(pol.key))
+	if err != nil {
+		return
+	}
+	// By name: a stopped sandbox has no address any more, but its
+	// registration is still under the one it had.
+	var list []proxyClient
+	err = d.control(ctx, px, http.MethodGet, "/v1/clients", nil, &list)
+	for _, cl := range list {
+		if cl.Sandbox == id && err == nil {
+			err = d.control(ctx, px, http.MethodDelete, "/v1/clients/"+cl.Addr, nil, nil)
+		}
+	}
+	if err != nil {
+		d.log.Debug("unregistering from the egress proxy", "sandbox", id, "err", err)
+	}
+}

@@ -420,3 +420,38 @@ func TestEgressHold(t *testing.T) {
 	d, _ := time.ParseDuration(secs + "s")
 	time.Sleep(d)
 }
+
+// A removed sandbox's registration goes with it, so an address reused by
+// the next sandbox carries no policy changed for the last one.
+func TestEgressRemoveForgets(t *testing.T) {
+	w := newWorld(t)
+	sb, _ := w.sandbox(t, "allowed.test")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.d.SetNetworkPolicy(ctx, sb.ID, netpolicy.MustParse("denied.test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.d.Stop(ctx, sb.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, c, err := w.d.ownContainer(ctx, sb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := w.d.proxyByKey(ctx, c.Config.Labels[labelEgress], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.d.Remove(ctx, sb.ID); err != nil {
+		t.Fatal(err)
+	}
+	var list []proxyClient
+	if err := w.d.control(ctx, px, "GET", "/v1/clients", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range list {
+		if cl.Sandbox == sb.ID {
+			t.Errorf("the proxy still has %+v", cl)
+		}
+	}
+}
