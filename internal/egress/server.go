@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,48 @@ type Server struct {
 
 	mu      sync.RWMutex
 	clients map[netip.Addr]*client
+
+	// names caches resolutions briefly: a name is looked up once per
+	// burst of connections, not once for each (a lookup costs about as
+	// much as the rest of the proxy's work on a connection).
+	namesMu sync.Mutex
+	names   map[string]resolved
+}
+
+type resolved struct {
+	addrs   []netip.Addr
+	expires time.Time
+}
+
+// nameTTL bounds how stale a cached resolution may be; maxNames bounds
+// the cache (it is emptied when full: simple, and a flood of names from
+// one sandbox costs it only its own lookups).
+const (
+	nameTTL  = 10 * time.Second
+	maxNames = 4096
+)
+
+func (s *Server) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	now := time.Now()
+	s.namesMu.Lock()
+	r, ok := s.names[host]
+	s.namesMu.Unlock()
+	if ok && now.Before(r.expires) {
+		return r.addrs, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	addrs, err := s.resolver.LookupNetIP(rctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	s.namesMu.Lock()
+	if len(s.names) >= maxNames {
+		clear(s.names)
+	}
+	s.names[host] = resolved{addrs: addrs, expires: now.Add(nameTTL)}
+	s.namesMu.Unlock()
+	return addrs, nil
 }
 
 // client is one registered sandbox. It is replaced, never changed, so a
@@ -73,7 +116,7 @@ type client struct {
 
 // New makes a Server, reading StateFile when it exists.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, log: cfg.Log, resolver: cfg.Resolver, def: netpolicy.Compile(cfg.Default), clients: map[netip.Addr]*client{}}
+	s := &Server{cfg: cfg, log: cfg.Log, resolver: cfg.Resolver, def: netpolicy.Compile(cfg.Default), clients: map[netip.Addr]*client{}, names: map[string]resolved{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -130,9 +173,7 @@ func (s *Server) dial(ctx context.Context, sandbox string, src netip.Addr, m *ne
 	if a, err := netip.ParseAddr(trimBrackets(host)); err == nil {
 		addrs = []netip.Addr{a.Unmap()}
 	} else {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		res, err := s.resolver.LookupNetIP(rctx, "ip", host)
-		cancel()
+		res, err := s.lookup(ctx, strings.ToLower(strings.TrimSuffix(host, ".")))
 		if err != nil || len(res) == 0 {
 			return nil, s.deny(sandbox, src, dest, via, "does not resolve")
 		}
