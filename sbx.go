@@ -700,7 +700,9 @@ type GCOptions struct {
 	// DryRun lists what would be removed without removing it.
 	DryRun bool
 	// Pruned, when set, is told each thing other than a sandbox that GC
-	// removed (or would remove): the sandboxd volumes of earlier builds.
+	// removed (or would remove): the sandboxd volumes of earlier builds,
+	// and egress proxies and their networks that no sandbox uses
+	// (DescribePruned says which).
 	// Unset, they are reported to Options.Progress.
 	Pruned func(name string)
 }
@@ -758,10 +760,20 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 			if o.DryRun {
 				verb = "would remove"
 			}
-			fmt.Fprintf(r.progress, "%s volume %s (sandboxd of an earlier sbx build)\n", verb, v)
+			fmt.Fprintf(r.progress, "%s %s\n", verb, DescribePruned(v))
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// DescribePruned says what a name GCOptions.Pruned was told is: a
+// sandboxd volume of an earlier build (a bare name), or an egress proxy
+// or its network that no sandbox uses ("container …", "network …").
+func DescribePruned(name string) string {
+	if strings.HasPrefix(name, "container ") || strings.HasPrefix(name, "network ") {
+		return name + " (egress proxy no sandbox uses)"
+	}
+	return "volume " + name + " (sandboxd of an earlier sbx build)"
 }
 
 func restarted(s driver.Sandbox) bool {
