@@ -27,8 +27,8 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
-	"github.com/sbx-dev/sbx/internal/netpolicy"
 	randid "github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
