@@ -67,7 +67,7 @@ func newWorld(t testing.TB) *world {
 	t.Cleanup(func() { w.cleanup(t) })
 	bin := buildStatic(t, "./testdata/egressworld")
 	img := "sbx-test/egressworld:" + suffix
-	if _, err := image.Static(ctx, base.img, bin, "egressworld", img, map[string]string{labelTest: "egress"}); err != nil {
+	if _, err := image.Static(ctx, base.img, bin, "egressworld", img, map[string]string{labelTest: "egress", "sbx.test": "1"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -75,13 +75,13 @@ func newWorld(t testing.TB) *world {
 		defer cancel()
 		_, _ = base.img.(*client.Client).ImageRemove(cctx, img, client.ImageRemoveOptions{})
 	})
-	if _, err := base.api.NetworkCreate(ctx, w.net, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: map[string]string{labelTest: "egress"}}); err != nil {
+	if _, err := base.api.NetworkCreate(ctx, w.net, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: map[string]string{labelTest: "egress", "sbx.test": "1"}}); err != nil {
 		t.Fatal(err)
 	}
 	w.nets = append(w.nets, w.net)
 	run := func(name string, args ...string) netip.Addr {
 		res, err := base.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
-			Config:     &container.Config{Image: img, Cmd: args, Labels: map[string]string{labelTest: "egress"}},
+			Config:     &container.Config{Image: img, Cmd: args, Labels: map[string]string{labelTest: "egress", "sbx.test": "1"}},
 			HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(w.net)}})
 		if err != nil {
 			t.Fatal(err)
