@@ -295,6 +295,22 @@ func TestEgressAllowList(t *testing.T) {
 		fails(t, c, "env -u HTTPS_PROXY -u https_proxy -u HTTP_PROXY -u http_proxy "+curl+"https://denied.test/")
 		fails(t, c, "env -u HTTPS_PROXY -u https_proxy "+curl+"--connect-timeout 3 https://"+w.denied.String()+"/")
 	})
+	t.Run("control endpoint", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ins, err := w.d.api.ContainerInspect(ctx, egressPrefix+w.d.proxyKey(netpolicy.MustParse("allowed.test,*.wild.test")), client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not bound on the sandbox network at all.
+		fails(t, c, "curl -sS --noproxy '*' --connect-timeout 3 http://"+proxyIP+":9000/v1/clients")
+		// And never a destination through the proxy, whatever the policy.
+		for _, ep := range ins.Container.NetworkSettings.Networks {
+			if ep.IPAddress.IsValid() && ep.IPAddress.String() != proxyIP {
+				fails(t, c, curl+"http://"+ep.IPAddress.String()+":9000/v1/clients")
+			}
+		}
+	})
 	t.Run("logged", func(t *testing.T) {
 		log := netLog(t, w.d, sb.ID)
 		for _, want := range []string{"denied.test:443", "denied.test:80", "denied.test  ", w.denied.String() + ":443", "wild.test:443",
@@ -353,10 +369,25 @@ func TestEgressNoneAndOpen(t *testing.T) {
 		}
 	})
 	t.Run("open with a deny-list", func(t *testing.T) {
-		_, c := w.sandbox(t, "open,!denied.test")
+		sb, c := w.sandbox(t, "open,!denied.test")
 		works(t, c, curl+"https://allowed.test/", "hello from allowed.test")
 		works(t, c, curl+"https://"+w.allowed.String()+"/", "hello from allowed.test")
 		fails(t, c, curl+"https://denied.test/")
+		// Open or not, the proxy's own addresses (its control endpoint)
+		// are never a destination.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ins, err := w.d.api.ContainerInspect(ctx, egressPrefix+w.d.proxyKey(netpolicy.MustParse("open,!denied.test")), client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range ins.Container.NetworkSettings.Networks {
+			fails(t, c, curl+"http://"+ep.IPAddress.String()+":9000/v1/clients")
+			fails(t, c, curl+"https://"+ep.IPAddress.String()+":9000/v1/clients")
+		}
+		if log := netLog(t, w.d, sb.ID); !strings.Contains(log, "the proxy's own address") {
+			t.Errorf("no denial for the proxy's own address:\n%s", log)
+		}
 	})
 	t.Run("open", func(t *testing.T) {
 		sb, c := w.sandbox(t, "")
