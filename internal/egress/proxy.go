@@ -99,6 +99,8 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		up.Close()
 		return
 	}
+	defer conn.Close()
+	defer up.Close()
 	if _, err := conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
 		conn.Close()
 		up.Close()

@@ -351,6 +351,16 @@ func TestEgressPolicyChange(t *testing.T) {
 	c2 := sandboxapi.NewClient(sb2.Endpoint.URL, sb2.Endpoint.Token)
 	works(t, c2, curl+"https://denied.test/", "hello from denied.test")
 	fails(t, c2, curl+"https://allowed.test/")
+	// And a restart of the proxy (its state file keeps the registrations).
+	proxy := egressPrefix + w.d.proxyKey(netpolicy.MustParse("allowed.test"))
+	if _, err := w.d.api.ContainerStop(ctx, proxy, client.ContainerStopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.d.api.ContainerStart(ctx, proxy, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	works(t, c2, "for i in $(seq 50); do "+curl+"https://denied.test/ && exit 0; sleep 0.2; done; exit 1", "hello from denied.test")
+	fails(t, c2, curl+"https://allowed.test/")
 }
 
 func TestEgressNoneAndOpen(t *testing.T) {
