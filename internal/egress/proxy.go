@@ -83,45 +83,65 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad CONNECT target", http.StatusBadRequest)
 		return
 	}
-	up, err := s.dial(r.Context(), sandbox, src, m, host, port, "connect")
+	// Decided (and resolved) before the answer, so a refusal is a 403
+	// the client can show; the connect itself overlaps with the client's
+	// first flight.
+	addrs, err := s.plan(r.Context(), sandbox, src, m, host, port, "connect")
 	if err != nil {
 		refuse(w, err)
 		return
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		up.Close()
 		http.Error(w, "cannot tunnel", http.StatusInternalServerError)
 		return
 	}
 	conn, brw, err := hj.Hijack()
 	if err != nil {
-		up.Close()
 		return
 	}
 	defer conn.Close()
-	defer up.Close()
 	if _, err := conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
-		conn.Close()
-		up.Close()
 		return
 	}
-	// The server may speak first (ssh, smtp): its bytes flow at once.
+	// The tunnel outlives the request: its context ends with the server.
+	ctx := context.WithoutCancel(r.Context())
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	upc := make(chan dialed, 1)
 	done := make(chan struct{})
 	go func() {
+		defer close(done)
+		up, err := s.connectAny(ctx, sandbox, src, host, port, "connect", addrs)
+		upc <- dialed{up, err}
+		if err != nil {
+			return
+		}
+		// The server may speak first (ssh, smtp): its bytes flow at
+		// once, whatever the client does.
 		pipe(conn, up)
-		close(done)
 	}()
 	pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(pre)), conn), maxHello+5)
-	if sni, err := peekSNI(br); err == nil && sni != "" && !strings.EqualFold(strings.TrimSuffix(sni, "."), strings.TrimSuffix(host, ".")) {
-		// A name checked in CONNECT and another in the TLS hello: the
-		// tunnel goes to the checked one's address anyway, so this is
-		// a client trying something; refuse it so it is seen.
+	sni, perr := peekSNI(br)
+	d := <-upc
+	if d.err != nil {
+		<-done
+		return
+	}
+	up := d.c
+	defer up.Close()
+	if perr == nil && sni != "" && !strings.EqualFold(strings.TrimSuffix(sni, "."), strings.TrimSuffix(host, ".")) {
 		if _, err := netip.ParseAddr(trimBrackets(host)); err != nil {
+			// A name checked in CONNECT and another in the TLS hello:
+			// the tunnel goes to the checked one's address anyway, so
+			// this is a client trying something; refuse it so it is
+			// seen.
 			_ = s.deny(sandbox, src, net.JoinHostPort(host, strconv.Itoa(port)), "connect", "TLS server name "+sni+" does not match the CONNECT target")
-			conn.Close()
 			up.Close()
+			conn.Close()
 			<-done
 			return
 		}
@@ -129,7 +149,6 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
 		if _, err := up.Write(b); err != nil {
-			conn.Close()
 			up.Close()
 			<-done
 			return

@@ -162,6 +162,16 @@ func (s *Server) deny(sandbox string, src netip.Addr, dest, via, reason string) 
 // dial decides and opens a connection to host:port for a client, with
 // the name resolved here: the client's idea of the address never counts.
 func (s *Server) dial(ctx context.Context, sandbox string, src netip.Addr, m *netpolicy.Matcher, host string, port int, via string) (net.Conn, error) {
+	addrs, err := s.plan(ctx, sandbox, src, m, host, port, via)
+	if err != nil {
+		return nil, err
+	}
+	return s.connectAny(ctx, sandbox, src, host, port, via, addrs)
+}
+
+// plan decides a destination and returns the addresses it may be reached
+// at, or the (logged) denial.
+func (s *Server) plan(ctx context.Context, sandbox string, src netip.Addr, m *netpolicy.Matcher, host string, port int, via string) ([]netip.AddrPort, error) {
 	dest := net.JoinHostPort(host, strconv.Itoa(port))
 	if port <= 0 || port > 65535 {
 		return nil, s.deny(sandbox, src, dest, via, "bad port")
@@ -180,6 +190,7 @@ func (s *Server) dial(ctx context.Context, sandbox string, src netip.Addr, m *ne
 		addrs = res
 	}
 	why := ""
+	var out []netip.AddrPort
 	for _, a := range addrs {
 		a = a.Unmap()
 		if r := s.forbidden(a); r != "" {
@@ -190,16 +201,28 @@ func (s *Server) dial(ctx context.Context, sandbox string, src netip.Addr, m *ne
 			why = r + " (" + a.String() + ")"
 			continue
 		}
-		c, err := s.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
+		out = append(out, netip.AddrPortFrom(a, uint16(port)))
+	}
+	if len(out) == 0 {
+		if why == "" {
+			why = "no address"
+		}
+		return nil, s.deny(sandbox, src, dest, via, why)
+	}
+	return out, nil
+}
+
+// connectAny connects to the first of addrs that answers.
+func (s *Server) connectAny(ctx context.Context, sandbox string, src netip.Addr, host string, port int, via string, addrs []netip.AddrPort) (net.Conn, error) {
+	var last error
+	for _, a := range addrs {
+		c, err := s.dialer.DialContext(ctx, "tcp", a.String())
 		if err == nil {
 			return c, nil
 		}
-		why = "unreachable: " + err.Error()
+		last = err
 	}
-	if why == "" {
-		why = "no address"
-	}
-	return nil, s.deny(sandbox, src, dest, via, why)
+	return nil, s.deny(sandbox, src, net.JoinHostPort(host, strconv.Itoa(port)), via, "unreachable: "+last.Error())
 }
 
 // forbidden names addresses no policy may reach through the proxy: the

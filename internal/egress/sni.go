@@ -18,6 +18,15 @@ const maxHello = 16 << 10
 // terminates TLS: it only reads this first, cleartext message to decide
 // where the stream may go, then forwards every byte unchanged.
 func peekSNI(br *bufio.Reader) (string, error) {
+	// One byte first: a protocol that is not TLS may send less than a
+	// record header and wait for an answer.
+	first, err := br.Peek(1)
+	if err != nil {
+		return "", err
+	}
+	if first[0] != 0x16 {
+		return "", errNotTLS
+	}
 	hdr, err := br.Peek(5)
 	if err != nil {
 		return "", err

@@ -258,6 +258,18 @@ func TestEgressAllowList(t *testing.T) {
 		// CONNECT to the allowed name with a denied name in the hello.
 		fails(t, c, curl+"--connect-to denied.test:443:allowed.test:443 https://denied.test/")
 	})
+	t.Run("CONNECT to another port", func(t *testing.T) {
+		// A tunnel to an allowed name on any port, with a protocol that
+		// is not TLS and sends less than a TLS record header.
+		works(t, c, `python3 -c '
+import socket
+s = socket.create_connection(("`+proxyIP+`", 3128))
+s.sendall(b"CONNECT allowed.test:7 HTTP/1.1\r\nHost: allowed.test:7\r\n\r\n")
+h = b""
+while b"\r\n\r\n" not in h: h += s.recv(100)
+s.sendall(b"hi")
+print("echo", s.recv(10).decode())'`, "echo hi")
+	})
 	t.Run("raw TCP", func(t *testing.T) {
 		for _, target := range []string{w.denied.String() + "/7", w.allowed.String() + "/7", "allowed.test/7", "denied.test/7", w.resolver.String() + "/53"} {
 			fails(t, c, "timeout 5 bash -c 'exec 3<>/dev/tcp/"+target+" && echo hello from >&3 && head -c 10 <&3'")
