@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,8 +89,10 @@ func benchWorld(b *testing.B) (w *world, policed, open *sandboxapi.Client, proxy
 // BenchmarkEgressHTTPSRequest: a small HTTPS request on a fresh
 // connection, open (direct to the server) against through the proxy
 // (CONNECT, and transparent by SNI). The modes take turns in every round,
-// so a busy machine weighs on all alike; the figures are the ns/req
-// metrics and the added-ns/req of each proxied mode over open.
+// so a busy machine weighs on all alike; the figures are the medians over
+// the rounds of each mode's ns/req and of each proxied mode's difference
+// from open in the same round (added-ns/req): a round disturbed by another
+// process on the machine moves the median little.
 func BenchmarkEgressHTTPSRequest(b *testing.B) {
 	w, policed, open, proxyIP := benchWorld(b)
 	const per = 40
@@ -101,7 +104,7 @@ func BenchmarkEgressHTTPSRequest(b *testing.B) {
 		{"proxy", "proxy", proxyIP, policed},
 		{"transparent", "transparent", proxyIP, policed},
 	}
-	sum := make([]float64, len(modes))
+	rounds := make([][]float64, len(modes))
 	b.ResetTimer()
 	for range b.N {
 		for i, m := range modes {
@@ -111,20 +114,34 @@ func BenchmarkEgressHTTPSRequest(b *testing.B) {
 			if code != 0 || err != nil {
 				b.Fatalf("%s: exit %d: %s", cmd, code, out)
 			}
-			sum[i] += ns
+			rounds[i] = append(rounds[i], ns)
 		}
 	}
 	for i, m := range modes {
-		b.ReportMetric(sum[i]/float64(b.N), m.name+"-ns/req")
+		b.ReportMetric(median(rounds[i]), m.name+"-ns/req")
 		if i > 0 {
-			b.ReportMetric((sum[i]-sum[0])/float64(b.N), m.name+"-added-ns/req")
+			diff := make([]float64, len(rounds[i]))
+			for r := range diff {
+				diff[r] = rounds[i][r] - rounds[0][r]
+			}
+			b.ReportMetric(median(diff), m.name+"-added-ns/req")
 		}
 	}
 }
 
+func median(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
 // BenchmarkEgressDownload: 100 MB over HTTPS, open against through the
-// proxy, the modes taking turns in every round; the figures are the MB/s
-// metrics and the ratio of each proxied mode to open.
+// proxy, the modes taking turns in every round; the figures are the
+// medians over the rounds of each mode's MB/s and of each proxied mode's
+// ratio to open in the same round.
 func BenchmarkEgressDownload(b *testing.B) {
 	w, policed, open, _ := benchWorld(b)
 	const size = 100_000_000
@@ -136,7 +153,7 @@ func BenchmarkEgressDownload(b *testing.B) {
 		{"proxy", "curl -fsSk", policed},
 		{"transparent", "curl -fsSk --noproxy '*'", policed},
 	}
-	secs := make([]float64, len(modes))
+	rates := make([][]float64, len(modes))
 	b.ResetTimer()
 	for range b.N {
 		for i, m := range modes {
@@ -146,13 +163,17 @@ func BenchmarkEgressDownload(b *testing.B) {
 			if code != 0 || err != nil {
 				b.Fatalf("%s: exit %d: %s", cmd, code, out)
 			}
-			secs[i] += t
+			rates[i] = append(rates[i], size/t/1e6)
 		}
 	}
 	for i, m := range modes {
-		b.ReportMetric(size*float64(b.N)/secs[i]/1e6, m.name+"-MB/s")
+		b.ReportMetric(median(rates[i]), m.name+"-MB/s")
 		if i > 0 {
-			b.ReportMetric(secs[0]/secs[i], m.name+"/open")
+			ratio := make([]float64, len(rates[i]))
+			for r := range ratio {
+				ratio[r] = rates[i][r] / rates[0][r]
+			}
+			b.ReportMetric(median(ratio), m.name+"/open")
 		}
 	}
 }
