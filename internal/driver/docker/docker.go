@@ -763,6 +763,7 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 	if c.HostConfig == nil || !c.HostConfig.AutoRemove {
 		return d.Remove(ctx, id)
 	}
+	d.unregister(ctx, id, c)
 	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
 	if cerrdefs.IsNotFound(err) || isNotRunning(err) {
 		return nil
