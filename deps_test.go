@@ -95,3 +95,17 @@ func TestWireDeps(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceDeps keeps sandbox-api on the backend seam: neither the
+// service nor its command names a driver package (they get one from
+// internal/backend), so a new backend (Kubernetes, Modal) needs no change
+// to the service.
+func TestServiceDeps(t *testing.T) {
+	for _, pkg := range []string{"github.com/sbx-dev/sbx/internal/runtimeapi/server", "github.com/sbx-dev/sbx/internal/runtimeapi/store", "github.com/sbx-dev/sbx/cmd/sandbox-api"} {
+		for _, imp := range goListImports(t, pkg) {
+			if strings.HasPrefix(imp, "github.com/sbx-dev/sbx/internal/driver/") || strings.HasPrefix(imp, "github.com/moby/") {
+				t.Errorf("%s imports %s: the service reaches drivers through internal/backend only", pkg, imp)
+			}
+		}
+	}
+}

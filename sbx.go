@@ -591,6 +591,12 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	switch {
 	case s.remove:
 		err = s.destroy(ctx)
+	case s.keep && !s.attached && s.rt.cfg.Sandbox.KeepRuntimeAlive && s.rt.cfg.Sandbox.PauseClosedRuntimes &&
+		s.rt.be.Caps.Traits.PauseKept && s.rt.be.Caps.Pause != nil:
+		// OpenHands' remote runtime: a runtime kept by keep_runtime_alive
+		// sleeps until the next session resumes it. (`sbx run -d` keeps
+		// its sandbox running: that is what detaching means.)
+		err = s.rt.be.Caps.Pause.Pause(ctx, s.info.ID)
 	case s.keep || s.attached:
 	case s.rt.be.Caps.Restart == nil:
 		// Where a stopped sandbox keeps nothing, stopping it is removing it.
@@ -821,7 +827,7 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 	}
 	if pol.Enforced() {
 		if r.be.Caps.Network == nil {
-			if err := driver.CheckPolicy(r.be.Name, driver.Spec{Network: driver.Network{Policy: &pol}}); err != nil {
+			if err := driver.CheckPolicy(r.be.Name, "it has no network-policy capability", driver.Spec{Network: driver.Network{Policy: &pol}}); err != nil {
 				return driver.Spec{}, err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver/docker"
 	"github.com/sbx-dev/sbx/internal/driver/docker/image"
 	"github.com/sbx-dev/sbx/internal/driver/local"
+	"github.com/sbx-dev/sbx/internal/driver/remote"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 )
@@ -64,7 +66,7 @@ func (b *Backend) Close() error {
 
 // Default is the drivers every sbx has: docker and local.
 func Default() map[string]Factory {
-	return map[string]Factory{"docker": openDocker, local.Name: openLocal}
+	return map[string]Factory{"docker": openDocker, local.Name: openLocal, remote.Name: openRemote}
 }
 
 // Names lists the runtimes Open accepts with o.
@@ -105,7 +107,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	if !ok {
 		// Runtimes OpenHands users configure that this sbx does not
 		// implement yet get a clear answer instead of "unknown".
-		if slices.Contains([]string{"remote", "modal", "kubernetes"}, name) {
+		if slices.Contains([]string{"modal", "kubernetes"}, name) {
 			return nil, errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s is not available in this sbx yet; use docker (default) or local", name))
 		}
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=%q is not a runtime sbx knows; use docker (the default) or, without Docker, local", name))
@@ -163,4 +165,19 @@ func urlHost(cfg *config.Config) string {
 	default:
 		return h
 	}
+}
+
+// openRemote is RUNTIME=remote with OpenHands' settings for it.
+func openRemote(_ context.Context, cfg *config.Config, _ Options) (driver.Driver, io.Closer, error) {
+	sc := cfg.Sandbox
+	d, err := remote.New(remote.Options{
+		URL: sc.RemoteRuntimeAPIURL, APIKey: sc.APIKey, ResourceFactor: sc.RemoteRuntimeResourceFactor,
+		RuntimeClass: sc.RemoteRuntimeClass, RuntimeImage: sc.RuntimeContainerImage, BaseImage: sc.BaseContainerImage,
+		InitTimeout: time.Duration(sc.RemoteRuntimeInitTimeout) * time.Second,
+		APITimeout:  time.Duration(sc.RemoteRuntimeAPITimeout) * time.Second,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, nil, nil
 }

@@ -135,6 +135,15 @@ type NetworkPolicer interface {
 	NetworkLog(ctx context.Context, id string, w io.Writer) error
 }
 
+// WorkloadRunner is a driver that honours Spec.Workload: it runs the
+// given program in the image instead of sandboxd (sandbox-api runs
+// OpenHands' agent-server this way), publishes Workload.Ports in
+// Sandbox.AppPorts, and leaves readiness to the caller. A marker, like
+// SWEReXServer.
+type WorkloadRunner interface {
+	RunsWorkloads()
+}
+
 // Describer reports what the driver runs on, for `sbx version`.
 type Describer interface {
 	// Engine describes the engine; an unreachable one is ErrUnavailable.
@@ -156,6 +165,10 @@ type Traits struct {
 	// there is nothing to mount, and the shell's home is the user's own:
 	// sbx must not write ~/.bashrc or the git identity there.
 	HostFilesystem bool
+	// PauseKept: a sandbox kept alive (keep_runtime_alive) is paused when
+	// its session closes if pause_closed_runtimes is set, as OpenHands'
+	// remote runtime does; elsewhere a kept sandbox is left running.
+	PauseKept bool
 }
 
 // TraitsReporter is implemented by drivers whose Traits are not all zero.
@@ -176,7 +189,9 @@ type Capabilities struct {
 	Network  NetworkPolicer
 	// SWEReX is true when Spec.SWEReX is honoured (SWEReXServer).
 	SWEReX bool
-	Traits Traits
+	// Workloads is true when Spec.Workload is honoured (WorkloadRunner).
+	Workloads bool
+	Traits    Traits
 }
 
 // CapabilitiesOf discovers what d can do.
@@ -191,6 +206,7 @@ func CapabilitiesOf(d Driver) Capabilities {
 	c.Describe, _ = d.(Describer)
 	c.Network, _ = d.(NetworkPolicer)
 	_, c.SWEReX = d.(SWEReXServer)
+	_, c.Workloads = d.(WorkloadRunner)
 	if t, ok := d.(TraitsReporter); ok {
 		c.Traits = t.Traits()
 	}
@@ -206,7 +222,8 @@ func (c Capabilities) Names() []string {
 	}{
 		{"pause", c.Pause != nil}, {"restart", c.Restart != nil}, {"kill", c.Kill != nil},
 		{"prune", c.Prune != nil}, {"images", c.Images != nil}, {"build", c.Build != nil},
-		{"describe", c.Describe != nil}, {"network-policy", c.Network != nil}, {"swerex", c.SWEReX}, {"host-filesystem", c.Traits.HostFilesystem},
+		{"describe", c.Describe != nil}, {"network-policy", c.Network != nil}, {"swerex", c.SWEReX}, {"workloads", c.Workloads},
+		{"host-filesystem", c.Traits.HostFilesystem},
 	} {
 		if x.ok {
 			n = append(n, x.name)

@@ -70,6 +70,28 @@ type Spec struct {
 	// the SWEReXServer capability honour it; the others refuse it with
 	// ErrNotImplemented.
 	SWEReX *SWEReX
+
+	// Workload, when set, runs this program as the sandbox's main process
+	// instead of sandboxd (nothing is injected; Prebuilt, User, UserID,
+	// Plugins, Debug and SWEReX do not apply). Create returns once it has
+	// started, without waiting for it to answer anything: what "ready"
+	// means is the workload's. Only drivers with the WorkloadRunner
+	// capability honour it; the others refuse it with ErrNotImplemented.
+	Workload *Workload
+}
+
+// Workload is a program run in a sandbox's image as given.
+type Workload struct {
+	// Command replaces the image's entrypoint and command (Kubernetes'
+	// `command`), so `tini` or another init in the entrypoint is dropped.
+	Command []string
+	// User is the process's user, "uid[:gid]" or a name; "" is the image's.
+	User string
+	// Groups are supplementary groups (OpenHands' fs_group).
+	Groups []string
+	// Ports are ports inside the sandbox to publish on
+	// Network.BindAddress; Sandbox.AppPorts reports where.
+	Ports []int
 }
 
 // SWEReX configures a sandbox's SWE-ReX listener.
@@ -199,10 +221,11 @@ type Driver interface {
 // NetworkPolicer capability: the caller asked for less network than the
 // driver can take away, and a silent downgrade would be worse than no
 // sandbox.
-func CheckPolicy(driverName string, spec Spec) error {
+// why says what stands in the way, for the message.
+func CheckPolicy(driverName, why string, spec Spec) error {
 	if spec.Network.Policy != nil && spec.Network.Policy.Enforced() {
 		return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf(
-			"RUNTIME=%s cannot enforce the network policy %s: its sandboxes share the host's network; use RUNTIME=docker, or network policy open", driverName, spec.Network.Policy))
+			"RUNTIME=%s cannot enforce the network policy %s: %s; use RUNTIME=docker, or network policy open", driverName, spec.Network.Policy, why))
 	}
 	return nil
 }

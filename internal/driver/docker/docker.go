@@ -56,6 +56,10 @@ const SWEReXPort = launch.SWEReXPort
 // single user's engine, as OpenHands does.
 const labelSWEReX = "dev.sbx.swerex"
 
+// labelWorkload marks a sandbox that runs a Spec.Workload, not sandboxd:
+// Start and Resume do not wait for sandboxd's /alive.
+const labelWorkload = "dev.sbx.workload"
+
 // NamePrefix starts every sandbox container's name.
 const NamePrefix = "sbx-"
 
@@ -122,6 +126,9 @@ type Options struct {
 
 // ServesSWEReX implements driver.SWEReXServer.
 func (d *Driver) ServesSWEReX() {}
+
+// RunsWorkloads implements driver.WorkloadRunner.
+func (d *Driver) RunsWorkloads() {}
 
 // Driver is the Docker driver.
 type Driver struct {
@@ -220,7 +227,15 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if spec.Image == "" {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrInvalidArgument, "no image given")
 	}
-	token := ids.Token()
+	if spec.Workload != nil {
+		return d.createWorkload(ctx, spec)
+	}
+	// A caller that chose the session key (sandbox-api hands it to its
+	// client before the sandbox exists) gets it; otherwise a fresh one.
+	token := spec.Env[launch.EnvSessionAPIKey]
+	if token == "" {
+		token = ids.Token()
+	}
 	var vol string
 	if !spec.Prebuilt {
 		var err error
@@ -727,6 +742,9 @@ func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
 			}
 		}
 	}
+	if sb.Labels[labelWorkload] == "true" {
+		return d.Inspect(ctx, id)
+	}
 	return d.waitReady(ctx, id, cid, nil)
 }
 
@@ -879,12 +897,15 @@ func (d *Driver) Resume(ctx context.Context, id string) (driver.Sandbox, error) 
 	if err := validID(id); err != nil {
 		return driver.Sandbox{}, err
 	}
-	cid, _, err := d.own(ctx, id)
+	cid, sb, err := d.own(ctx, id)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
 	if _, err := d.api.ContainerUnpause(ctx, cid, client.ContainerUnpauseOptions{}); err != nil {
 		return driver.Sandbox{}, classify(err, "resume "+id)
+	}
+	if sb.Labels[labelWorkload] == "true" {
+		return d.Inspect(ctx, id)
 	}
 	return d.waitReady(ctx, id, cid, nil)
 }

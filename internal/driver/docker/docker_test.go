@@ -64,7 +64,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	defer d.Close()
 	got := strings.Join(driver.CapabilitiesOf(d).Names(), ",")
-	if want := "pause,restart,kill,prune,images,build,describe,network-policy,swerex"; got != want {
+	if want := "pause,restart,kill,prune,images,build,describe,network-policy,swerex,workloads"; got != want {
 		t.Errorf("capabilities = %s, want %s", got, want)
 	}
 }

@@ -1,0 +1,197 @@
+package clients
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// AgentServer talks to a V1 workload at a runtime's url with
+// X-Session-API-Key (§6.3, §8.1). Conversation is what the app server
+// does; Bash, the counter, Stream and Echo use the stand-in's test routes
+// (test/runtimeapi/agentserver), which the real agent-server does not have
+// in this form.
+type AgentServer struct {
+	URL           string
+	SessionAPIKey string
+	HTTP          *http.Client
+}
+
+func (a *AgentServer) hc() *http.Client {
+	if a.HTTP != nil {
+		return a.HTTP
+	}
+	return http.DefaultClient
+}
+
+func (a *AgentServer) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	h := http.Header{}
+	if a.SessionAPIKey != "" {
+		h.Set("X-Session-API-Key", a.SessionAPIKey)
+	}
+	b, _, err := do(ctx, a.hc(), request{method: method, url: strings.TrimRight(a.URL, "/") + path, header: h, body: body})
+	return b, err
+}
+
+// CreateConversation is the app server's POST {AGENT_SERVER}/api/conversations
+// (§6.3); it returns the conversation id.
+func (a *AgentServer) CreateConversation(ctx context.Context, body any) (string, error) {
+	b, err := a.call(ctx, "POST", "/api/conversations", body)
+	if err != nil {
+		return "", fmt.Errorf("agent-server: creating a conversation: %w", err)
+	}
+	var c struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" {
+		return "", fmt.Errorf("agent-server: conversation reply without id: %.200s", b)
+	}
+	return c.ID, nil
+}
+
+// PollConversation is what the app server's poller sends for a known
+// conversation (§4.5): GET /api/conversations/{hex id} and
+// /api/conversations/{hex id}/events/search.
+func (a *AgentServer) PollConversation(ctx context.Context, id string) error {
+	hexID := strings.ReplaceAll(id, "-", "")
+	if _, err := a.call(ctx, "GET", "/api/conversations/"+hexID, nil); err != nil {
+		return fmt.Errorf("agent-server: polling conversation: %w", err)
+	}
+	if _, err := a.call(ctx, "GET", "/api/conversations/"+hexID+"/events/search", nil); err != nil {
+		return fmt.Errorf("agent-server: polling events: %w", err)
+	}
+	return nil
+}
+
+// Conversation creates one conversation and polls it.
+func (a *AgentServer) Conversation(ctx context.Context) error {
+	id, err := a.CreateConversation(ctx, map[string]any{})
+	if err != nil {
+		return err
+	}
+	return a.PollConversation(ctx, id)
+}
+
+// BashResult is the stand-in's reply to execute_bash_command.
+type BashResult struct {
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	ExitCode int    `json:"exit_code"`
+	TimedOut bool   `json:"timed_out"`
+}
+
+// Bash runs command through the stand-in's /api/bash/execute_bash_command.
+func (a *AgentServer) Bash(ctx context.Context, command string) (BashResult, error) {
+	b, err := a.call(ctx, "POST", "/api/bash/execute_bash_command", map[string]any{"command": command})
+	if err != nil {
+		return BashResult{}, fmt.Errorf("agent-server: running %q: %w", command, err)
+	}
+	var r BashResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("agent-server: running %q: %w", command, err)
+	}
+	return r, nil
+}
+
+// StartCounter starts the background counter (see counterStart).
+func (a *AgentServer) StartCounter(ctx context.Context) error {
+	r, err := a.Bash(ctx, counterStart())
+	if err == nil && r.ExitCode != 0 {
+		err = fmt.Errorf("agent-server: starting the counter exited %d: %s", r.ExitCode, r.Stderr)
+	}
+	if err != nil {
+		return err
+	}
+	// Let it write its first value.
+	return sleep(ctx, 300*time.Millisecond)
+}
+
+// ReadCounter reads the counter's current value.
+func (a *AgentServer) ReadCounter(ctx context.Context) (int, error) {
+	r, err := a.Bash(ctx, counterRead())
+	if err != nil {
+		return 0, err
+	}
+	n, err := atoiTrim(r.Stdout)
+	if err != nil || r.ExitCode != 0 {
+		return 0, fmt.Errorf("agent-server: reading the counter: exit %d, %q %q", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	return n, nil
+}
+
+// Stream reads n events of the stand-in's SSE route and returns when each
+// arrived: a hop that buffers shows as events arriving together.
+func (a *AgentServer) Stream(ctx context.Context, n int) ([]time.Time, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/stream?count=%d", strings.TrimRight(a.URL, "/"), n), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Session-API-Key", a.SessionAPIKey)
+	resp, err := a.hc().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent-server: stream: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("agent-server: stream: HTTP %d", resp.StatusCode)
+	}
+	var at []time.Time
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			at = append(at, time.Now())
+		}
+	}
+	return at, sc.Err()
+}
+
+// Echo sends msg over the stand-in's WebSocket (/sockets/events/{id},
+// the key as the session_api_key query parameter, as browsers must) and
+// returns what came back.
+func (a *AgentServer) Echo(ctx context.Context, conversationID, msg string) (string, error) {
+	u := "ws" + strings.TrimPrefix(strings.TrimRight(a.URL, "/"), "http") + "/sockets/events/" + conversationID + "?session_api_key=" + a.SessionAPIKey
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: a.HTTP})
+	if err != nil {
+		return "", fmt.Errorf("agent-server: websocket: %w", err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		return "", fmt.Errorf("agent-server: websocket write: %w", err)
+	}
+	_, got, err := c.Read(ctx)
+	if err != nil {
+		return "", fmt.Errorf("agent-server: websocket read: %w", err)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	return string(got), nil
+}
+
+// CheckStreaming proves a hop between the client and the stand-in streams
+// rather than buffers: n Server-Sent Events sent 100 ms apart must arrive
+// spread over at least half that time, and a WebSocket message must echo.
+func (a *AgentServer) CheckStreaming(ctx context.Context, n int) error {
+	at, err := a.Stream(ctx, n)
+	if err != nil {
+		return err
+	}
+	if len(at) != n {
+		return fmt.Errorf("agent-server: stream gave %d events, want %d", len(at), n)
+	}
+	if span, want := at[n-1].Sub(at[0]), time.Duration(n-1)*50*time.Millisecond; span < want {
+		return fmt.Errorf("agent-server: %d events sent 100 ms apart arrived within %s: the stream was buffered", n, span)
+	}
+	got, err := a.Echo(ctx, "stream-check", "ping")
+	if err != nil {
+		return err
+	}
+	if got != "ping" {
+		return fmt.Errorf("agent-server: websocket echoed %q, want %q", got, "ping")
+	}
+	return nil
+}
