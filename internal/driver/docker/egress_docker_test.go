@@ -2,6 +2,8 @@ package docker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"os"
@@ -66,15 +68,16 @@ func newWorld(t testing.TB) *world {
 	w := &world{net: "sbxt-egress-out-" + suffix, keys: map[string]bool{}}
 	t.Cleanup(func() { w.cleanup(t) })
 	bin := buildStatic(t, "./testdata/egressworld")
-	img := "sbx-test/egressworld:" + suffix
+	// Named by the binary's digest: the same build reuses its image, so
+	// runs leave one image behind, not one each.
+	digest, err := fileDigest(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := "sbx-test/egressworld:" + digest[:12]
 	if _, err := image.Static(ctx, base.img, bin, "egressworld", img, map[string]string{labelTest: "egress", "sbx.test": "1"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = base.img.(*client.Client).ImageRemove(cctx, img, client.ImageRemoveOptions{})
-	})
 	if _, err := base.api.NetworkCreate(ctx, w.net, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: map[string]string{labelTest: "egress", "sbx.test": "1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +109,15 @@ func newWorld(t testing.TB) *world {
 	}
 	w.d = d
 	return w
+}
+
+func fileDigest(p string) (string, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:]), nil
 }
 
 func newDriverTB(t testing.TB) *Driver {
