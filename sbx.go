@@ -779,6 +779,9 @@ func DescribePruned(name string) string {
 	if strings.HasPrefix(name, "container ") || strings.HasPrefix(name, "network ") {
 		return name + " (egress proxy no sandbox uses)"
 	}
+	if strings.HasPrefix(name, "image ") {
+		return name + " (egress proxy of an earlier sbx build)"
+	}
 	return "volume " + name + " (sandboxd of an earlier sbx build)"
 }
 

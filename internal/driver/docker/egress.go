@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -565,6 +566,48 @@ func (d *Driver) pruneEgress(ctx context.Context, minAge time.Duration, dryRun b
 		if !dryRun {
 			if _, err := d.api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, classify(err, "remove network "+n.Name))
+			}
+		}
+	}
+	imgs, err := d.pruneEgressImages(ctx, minAge, dryRun, only, proxies)
+	return append(out, imgs...), errors.Join(append(errs, err)...)
+}
+
+// pruneEgressImages removes the proxy images of earlier sbx builds that no
+// container uses. Only a GC of the whole machine does it, and only while
+// this build's binary is known (else which image is current is unknown).
+func (d *Driver) pruneEgressImages(ctx context.Context, minAge time.Duration, dryRun bool, only map[string]bool, proxies []container.Summary) ([]string, error) {
+	if d.img == nil || only != nil {
+		return nil, nil
+	}
+	bin, err := d.egressBin.Locate(ctx)
+	if err != nil {
+		d.log.Debug("not pruning egress images: this build's sbx-egress is unknown", "err", err)
+		return nil, nil
+	}
+	current := "sbx-egress:" + bin.Digest[:16]
+	inUse := map[string]bool{}
+	for _, c := range proxies {
+		inUse[c.ImageID] = true
+	}
+	res, err := d.img.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("label", driver.LabelManaged+"=true").Add("label", labelKind+"="+kindEgress)})
+	if err != nil {
+		return nil, classify(err, "list images")
+	}
+	var out []string
+	var errs []error
+	for _, im := range res.Items {
+		if inUse[im.ID] || slices.Contains(im.RepoTags, current) || time.Since(time.Unix(im.Created, 0)) < minAge || im.Containers > 0 {
+			continue
+		}
+		name := im.ID
+		if len(im.RepoTags) > 0 {
+			name = im.RepoTags[0]
+		}
+		out = append(out, "image "+name)
+		if !dryRun {
+			if _, err := d.img.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				errs = append(errs, classify(err, "remove image "+name))
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -518,5 +519,34 @@ func TestEgressRemoveForgets(t *testing.T) {
 		if cl.Sandbox == sb.ID {
 			t.Errorf("the proxy still has %+v", cl)
 		}
+	}
+}
+
+// gc's image part: an egress image of another build that nothing uses is
+// listed, this build's never is.
+func TestEgressPruneImages(t *testing.T) {
+	d := newDriverTB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	current, err := d.egressImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := d.egressBin.Locate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "sbx-egress:test-old-" + ids.New(4)
+	// Another label value than this build's makes it another image.
+	if _, err := image.Static(ctx, d.img, bin.Path, "sbx-egress", old, map[string]string{driver.LabelManaged: "true", labelKind: kindEgress, "sbx.test": "1", driver.LabelVersion: old}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = d.img.ImageRemove(context.Background(), old, client.ImageRemoveOptions{Force: true}) })
+	got, err := d.pruneEgressImages(ctx, 0, true, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(got, "image "+old) || slices.Contains(got, "image "+current) {
+		t.Errorf("dry-run prune lists %v; want %s and never %s", got, old, current)
 	}
 }
