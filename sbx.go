@@ -33,6 +33,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 	"github.com/sbx-dev/sbx/internal/owner"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/sandboxapi"
@@ -240,6 +241,12 @@ type CreateOptions struct {
 	// the others; Sandbox.SWEReX says where. A driver without the
 	// "swerex" capability refuses it with ErrNotSupported.
 	SWEReX bool
+	// NetworkPolicy is the sandbox's egress policy: a name from
+	// sandbox.network_policies or a policy ("none", "open", an allow-list
+	// such as "pypi.org,*.pythonhosted.org,10.0.0.0/8", "!entry" to deny;
+	// see ParseNetworkPolicy); "" is sandbox.network_policy. A runtime
+	// that cannot enforce it (RUNTIME=local) refuses with ErrNotSupported.
+	NetworkPolicy string
 	// Resources override docker_runtime_kwargs limits when non-zero.
 	CPUs        float64
 	MemoryBytes int64
@@ -699,7 +706,9 @@ type GCOptions struct {
 	// DryRun lists what would be removed without removing it.
 	DryRun bool
 	// Pruned, when set, is told each thing other than a sandbox that GC
-	// removed (or would remove): the sandboxd volumes of earlier builds.
+	// removed (or would remove): the sandboxd volumes of earlier builds,
+	// and egress proxies and their networks that no sandbox uses
+	// (DescribePruned says which).
 	// Unset, they are reported to Options.Progress.
 	Pruned func(name string)
 }
@@ -757,10 +766,23 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 			if o.DryRun {
 				verb = "would remove"
 			}
-			fmt.Fprintf(r.progress, "%s volume %s (sandboxd of an earlier sbx build)\n", verb, v)
+			fmt.Fprintf(r.progress, "%s %s\n", verb, DescribePruned(v))
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// DescribePruned says what a name GCOptions.Pruned was told is: a
+// sandboxd volume of an earlier build (a bare name), or an egress proxy
+// or its network that no sandbox uses ("container …", "network …").
+func DescribePruned(name string) string {
+	if strings.HasPrefix(name, "container ") || strings.HasPrefix(name, "network ") {
+		return name + " (egress proxy no sandbox uses)"
+	}
+	if strings.HasPrefix(name, "image ") {
+		return name + " (egress proxy of an earlier sbx build)"
+	}
+	return "volume " + name + " (sandboxd of an earlier sbx build)"
 }
 
 func restarted(s driver.Sandbox) bool {
@@ -797,6 +819,22 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 			NoAppPorts:  co.NoAppPorts,
 		},
 		AutoRemove: co.Remove && r.be.Caps.Kill != nil,
+	}
+	setting := co.NetworkPolicy
+	if setting == "" {
+		setting = cfg.Sandbox.NetworkPolicy
+	}
+	pol, err := netpolicy.Resolve(setting, cfg.Sandbox.NetworkPolicies)
+	if err != nil {
+		return driver.Spec{}, err
+	}
+	if pol.Enforced() {
+		if r.be.Caps.Network == nil {
+			if err := driver.CheckPolicy(r.be.Name, "it has no network-policy capability", driver.Spec{Network: driver.Network{Policy: &pol}}); err != nil {
+				return driver.Spec{}, err
+			}
+		}
+		sp.Network.Policy = &pol
 	}
 	if co.SWEReX {
 		if !r.be.Caps.SWEReX {

@@ -105,6 +105,10 @@ type SandboxConfig struct {
 	EnableAutoLint              bool              // enable_auto_lint
 	UseHostNetwork              bool              // use_host_network
 	AdditionalNetworks          []string          // additional_networks
+	NetworkPolicy               string            // network_policy: a name from NetworkPolicies or a policy
+	NetworkPolicies             map[string]string // network_policies: named policies
+	EgressNetworks              []string          // egress_networks: where egress proxies reach out
+	EgressDNS                   string            // egress_dns: the resolver egress proxies use
 	RuntimeBindingAddress       string            // runtime_binding_address
 	RuntimeExtraBuildArgs       []string          // runtime_extra_build_args
 	InitializePlugins           bool              // initialize_plugins
@@ -207,6 +211,8 @@ func defaults(uid int) *Config {
 			RemoteRuntimeAPITimeout:     180,
 			RemoteRuntimeEnableRetries:  true,
 			AdditionalNetworks:          []string{},
+			NetworkPolicies:             map[string]string{},
+			EgressNetworks:              []string{},
 			RuntimeBindingAddress:       DefaultBindingAddress,
 			InitializePlugins:           true,
 			RuntimeStartupEnvVars:       map[string]string{},

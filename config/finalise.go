@@ -6,6 +6,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 )
 
 // finalise derives what depends on several keys and checks each value
@@ -125,6 +127,14 @@ func (f *finaliser) checkStrings() {
 				fmt.Sprintf("%q is not a valid environment variable name", name))
 			break
 		}
+	}
+	for name, text := range c.Sandbox.NetworkPolicies {
+		if _, err := netpolicy.Parse(text); err != nil {
+			f.fail(sectionSandbox, "network_policies", err, fmt.Sprintf("policy %q: %v", name, err))
+		}
+	}
+	if _, err := netpolicy.Resolve(c.Sandbox.NetworkPolicy, c.Sandbox.NetworkPolicies); err != nil {
+		f.fail(sectionSandbox, "network_policy", err, err.Error())
 	}
 	if c.Kubernetes.Privileged {
 		f.fail(sectionKubernetes, "privileged", nil, "sbx never runs privileged sandboxes; remove it or set it to false")

@@ -59,7 +59,7 @@ func (a *app) gc(ctx context.Context, o gcOptions) error {
 		return err
 	}
 	for _, v := range volumes {
-		fmt.Fprintf(a.stderr, "%s volume %s (sandboxd of an earlier sbx build)\n", verb, v)
+		fmt.Fprintf(a.stderr, "%s %s\n", verb, sbx.DescribePruned(v))
 	}
 	if len(removed) == 0 && len(volumes) == 0 && err == nil {
 		// Silence would leave the user wondering whether gc ran at all.

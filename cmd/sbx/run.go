@@ -30,6 +30,9 @@ type runOptions struct {
 	Plugins     []string
 	Labels      map[string]string
 	NoAppPorts  bool
+	// NetworkPolicy is the egress policy or the name of one ("" is
+	// sandbox.network_policy).
+	NetworkPolicy string
 	// Protocol is what the sandbox speaks besides sbx's own use of it:
 	// protocolOpenHands (always) or protocolSWEReX (also SWE-ReX's, for
 	// SWE-agent; implies Detach).
@@ -57,7 +60,13 @@ is left running and its id printed.
 With --protocol swerex the sandbox also answers SWE-ReX's protocol, as
 SWE-agent's 'remote' deployment expects: it is started detached, and its
 SWE-ReX host, port and token are printed with a SWE-agent command line
-that uses them.`
+that uses them.
+
+--network-policy limits where the sandbox may connect, enforced outside it
+(root inside cannot lift it): none (loopback only), an allow-list of
+domains, *.wildcards and CIDRs ('!entry' denies), or open with a deny-list
+('open,!x'). 'sbx network ID' changes it while the sandbox runs, and
+'sbx logs --network ID' shows what was refused.`
 
 // runFlags are `sbx run`'s flags as typed, before checking.
 type runFlags struct {
@@ -81,6 +90,7 @@ func (f *runFlags) define(fs *pflag.FlagSet) {
 	fs.StringVar(&f.memory, "memory", "", "limit memory to `SIZE` (e.g. 512m, 2g)")
 	fs.StringVar(&f.plugins, "plugins", "", "sandboxd plugins `p1,p2` (jupyter gives run_ipython)")
 	fs.BoolVar(&f.o.NoAppPorts, "no-app-ports", false, "do not publish APP_PORT_1/2 (faster bursts of sandboxes)")
+	fs.StringVar(&f.o.NetworkPolicy, "network-policy", "", "egress `POLICY`: none, open, an allow-list like 'pypi.org,*.pythonhosted.org,10.0.0.0/8' ('!x' denies), or a name from [sandbox.network_policies]")
 	fs.StringVar(&f.o.Protocol, "protocol", protocolOpenHands, "also speak `PROTOCOL`: "+strings.Join(protocols, " or ")+" (swerex implies -d)")
 	fs.BoolVar(&f.o.JSON, "json", false, "with -d or --protocol swerex, print the sandbox as a JSON object")
 	fs.DurationVar(&f.o.Timeout, "timeout", 0, "give up on the command after `DURATION` (exit status 124; default: wait until it ends)")
@@ -265,7 +275,7 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	sb, err := rt.Create(ctx, sbx.CreateOptions{
 		ID: o.Name, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
 		Labels: o.Labels, Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes, NoAppPorts: o.NoAppPorts,
-		SWEReX: o.Protocol == protocolSWEReX,
+		SWEReX: o.Protocol == protocolSWEReX, NetworkPolicy: o.NetworkPolicy,
 	})
 	if err != nil {
 		if errors.Is(err, sbx.ErrAlreadyExists) {

@@ -140,6 +140,7 @@ func openDocker(_ context.Context, cfg *config.Config, o Options) (driver.Driver
 			ExtraDeps: cfg.Sandbox.RuntimeExtraDeps, ForceRebuild: cfg.Sandbox.ForceRebuildRuntime,
 		},
 		PullFailures: &image.PullFailures{Path: path, Engine: c.DaemonHost()},
+		Egress:       docker.EgressOptions{Upstream: cfg.Sandbox.EgressNetworks, DNS: cfg.Sandbox.EgressDNS},
 	})
 	if err != nil {
 		c.Close()

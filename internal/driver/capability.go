@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 )
 
 // Pauser freezes a sandbox with its processes kept (Docker's cgroup
@@ -117,6 +119,22 @@ type SWEReXServer interface {
 	ServesSWEReX()
 }
 
+// NetworkPolicer enforces Spec.Network.Policy from outside the sandbox,
+// where root inside it cannot lift it, and changes it while the sandbox
+// runs.
+type NetworkPolicer interface {
+	// NetworkPolicy is a sandbox's policy now.
+	NetworkPolicy(ctx context.Context, id string) (netpolicy.Policy, error)
+	// SetNetworkPolicy changes it; connections opened afterwards follow
+	// the new policy, those already open are left alone. A change the
+	// sandbox's network cannot take without a restart (to or from none,
+	// or away from a plain open network) is ErrNotImplemented.
+	SetNetworkPolicy(ctx context.Context, id string, p netpolicy.Policy) error
+	// NetworkLog copies the sandbox's refused connections to w, one line
+	// each (time, destination, reason).
+	NetworkLog(ctx context.Context, id string, w io.Writer) error
+}
+
 // WorkloadRunner is a driver that honours Spec.Workload: it runs the
 // given program in the image instead of sandboxd (sandbox-api runs
 // OpenHands' agent-server this way), publishes Workload.Ports in
@@ -181,6 +199,7 @@ type Capabilities struct {
 	Images   ImageResolver
 	Build    ImageBuilder
 	Describe Describer
+	Network  NetworkPolicer
 	// SWEReX is true when Spec.SWEReX is honoured (SWEReXServer).
 	SWEReX bool
 	// ContextBuild builds clients' build contexts (ContextBuilder).
@@ -200,6 +219,7 @@ func CapabilitiesOf(d Driver) Capabilities {
 	c.Images, _ = d.(ImageResolver)
 	c.Build, _ = d.(ImageBuilder)
 	c.Describe, _ = d.(Describer)
+	c.Network, _ = d.(NetworkPolicer)
 	_, c.SWEReX = d.(SWEReXServer)
 	_, c.Workloads = d.(WorkloadRunner)
 	c.ContextBuild, _ = d.(ContextBuilder)
@@ -218,7 +238,7 @@ func (c Capabilities) Names() []string {
 	}{
 		{"pause", c.Pause != nil}, {"restart", c.Restart != nil}, {"kill", c.Kill != nil},
 		{"prune", c.Prune != nil}, {"images", c.Images != nil}, {"build", c.Build != nil},
-		{"describe", c.Describe != nil}, {"swerex", c.SWEReX}, {"workloads", c.Workloads},
+		{"describe", c.Describe != nil}, {"network-policy", c.Network != nil}, {"swerex", c.SWEReX}, {"workloads", c.Workloads},
 		{"context-build", c.ContextBuild != nil},
 		{"host-filesystem", c.Traits.HostFilesystem},
 	} {

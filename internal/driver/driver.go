@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 )
 
 // Label keys put on everything a driver creates, so that sbx can find its
@@ -120,6 +121,11 @@ type Network struct {
 	HostNetwork bool
 	// Additional names networks the sandbox joins after it starts.
 	Additional []string
+	// Policy is the egress policy; nil or a plain open one is today's
+	// network. Only a driver with the NetworkPolicer capability enforces
+	// another; every other driver refuses it with ErrNotImplemented,
+	// never starting a sandbox with less protection than asked for.
+	Policy *netpolicy.Policy
 	// NoAppPorts leaves OpenHands' two app ports (APP_PORT_1/2)
 	// unpublished. Each published port costs the engine a proxy process
 	// and firewall rules at start; evaluation runs that never open an app
@@ -209,6 +215,19 @@ type Driver interface {
 	Remove(ctx context.Context, id string) error
 	// Logs copies sandboxd's own output (not the shell's) to w.
 	Logs(ctx context.Context, id string, w io.Writer, tail int) error
+}
+
+// CheckPolicy refuses an enforced egress policy for a driver without the
+// NetworkPolicer capability: the caller asked for less network than the
+// driver can take away, and a silent downgrade would be worse than no
+// sandbox.
+// why says what stands in the way, for the message.
+func CheckPolicy(driverName, why string, spec Spec) error {
+	if spec.Network.Policy != nil && spec.Network.Policy.Enforced() {
+		return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf(
+			"RUNTIME=%s cannot enforce the network policy %s: %s; use RUNTIME=docker, or network policy open", driverName, spec.Network.Policy, why))
+	}
+	return nil
 }
 
 // CheckID keeps session ids to what every driver can use as a name (a

@@ -27,6 +27,14 @@ import (
 // EnvPath names the variable that points at a sandboxd binary to use.
 const EnvPath = "SBX_SANDBOXD"
 
+// The egress proxy (cmd/sbx-egress) is found the same way: another static
+// binary that runs in a container of its own, never in sbx's process.
+const (
+	EgressName    = "sbx-egress"
+	EgressPackage = "github.com/sbx-dev/sbx/cmd/sbx-egress"
+	EnvEgress     = "SBX_EGRESS"
+)
+
 // Binary is a located sandboxd.
 type Binary struct {
 	Path string
@@ -46,6 +54,13 @@ type Locator struct {
 	// CacheDir receives a binary built with `go build`; "" means
 	// os.UserCacheDir()/sbx.
 	CacheDir string
+
+	// Name, Package and EnvVar say which program: its file name (beside
+	// sbx, in the cache), its Go package, the variable naming a copy of
+	// it. Zero values mean sandboxd.
+	Name    string
+	Package string
+	EnvVar  string
 
 	mu    sync.Mutex // guards sem and found
 	sem   chan struct{}
@@ -96,10 +111,11 @@ func (l *Locator) locate(ctx context.Context) (Binary, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if p := getenv(EnvPath); p != "" {
+	name, _, envVar := l.program()
+	if p := getenv(envVar); p != "" {
 		b, err := describe(p)
 		if err != nil {
-			return Binary{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf("%s=%s: %v", EnvPath, p, err), err)
+			return Binary{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf("%s=%s: %v", envVar, p, err), err)
 		}
 		return b, nil
 	}
@@ -112,7 +128,7 @@ func (l *Locator) locate(ctx context.Context) (Binary, error) {
 		if r, err := filepath.EvalSymlinks(self); err == nil {
 			self = r
 		}
-		p := filepath.Join(filepath.Dir(self), "sandboxd")
+		p := filepath.Join(filepath.Dir(self), name)
 		b, err := describe(p)
 		if err == nil {
 			return b, nil
@@ -132,12 +148,19 @@ func (l *Locator) locate(ctx context.Context) (Binary, error) {
 		beside = "the sbx executable is unknown"
 	}
 	return Binary{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf(
-		"no sandboxd binary: %s, and building it failed (%v); build both static side by side (%s) or set %s to a sandboxd's path",
-		beside, err, buildHint, EnvPath), err)
+		"no %s binary: %s, and building it failed (%v); build them static side by side (%s) or set %s to a %s's path",
+		name, beside, err, buildHint, envVar, name), err)
 }
 
 // buildHint is how a checkout builds sbx and sandboxd as they ship.
 const buildHint = "CGO_ENABLED=0 go build -o bin/ ./cmd/..."
+
+func (l *Locator) program() (name, pkg, envVar string) {
+	if l.Name == "" {
+		return "sandboxd", "github.com/sbx-dev/sbx/cmd/sandboxd", EnvPath
+	}
+	return l.Name, l.Package, l.EnvVar
+}
 
 // build compiles cmd/sandboxd the way it ships: static, stripped, for the
 // Linux of the sandbox whatever the host runs.
@@ -157,20 +180,21 @@ func (l *Locator) build(ctx context.Context) (Binary, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Binary{}, err
 	}
-	tmp, err := os.CreateTemp(dir, "sandboxd-*.tmp")
+	name, pkg, _ := l.program()
+	tmp, err := os.CreateTemp(dir, name+"-*.tmp")
 	if err != nil {
 		return Binary{}, err
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), "github.com/sbx-dev/sbx/cmd/sandboxd")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return Binary{}, fmt.Errorf("go build ./cmd/sandboxd: %w: %s", err, bytes.TrimSpace(out.Bytes()))
+		return Binary{}, fmt.Errorf("go build %s: %w: %s", pkg, err, bytes.TrimSpace(out.Bytes()))
 	}
 	b, err := describe(tmp.Name())
 	if err != nil {
@@ -178,7 +202,7 @@ func (l *Locator) build(ctx context.Context) (Binary, error) {
 	}
 	// Content-addressed, so concurrent sbx processes agree on the file and
 	// a rename over an identical one is harmless.
-	final := filepath.Join(dir, "sandboxd-"+b.Digest[:16])
+	final := filepath.Join(dir, name+"-"+b.Digest[:16])
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return Binary{}, err
 	}

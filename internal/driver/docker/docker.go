@@ -87,6 +87,10 @@ type engine interface {
 	VolumeList(ctx context.Context, o client.VolumeListOptions) (client.VolumeListResult, error)
 	VolumeRemove(ctx context.Context, id string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 	NetworkConnect(ctx context.Context, id string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error)
+	NetworkCreate(ctx context.Context, name string, o client.NetworkCreateOptions) (client.NetworkCreateResult, error)
+	NetworkInspect(ctx context.Context, id string, o client.NetworkInspectOptions) (client.NetworkInspectResult, error)
+	NetworkList(ctx context.Context, o client.NetworkListOptions) (client.NetworkListResult, error)
+	NetworkRemove(ctx context.Context, id string, o client.NetworkRemoveOptions) (client.NetworkRemoveResult, error)
 	ContainerWait(ctx context.Context, id string, o client.ContainerWaitOptions) client.ContainerWaitResult
 	ServerVersion(ctx context.Context, o client.ServerVersionOptions) (client.ServerVersionResult, error)
 }
@@ -116,6 +120,8 @@ type Options struct {
 	// Progress receives one-line reports of long steps (pulls, builds,
 	// image fallbacks); nil discards them.
 	Progress io.Writer
+	// Egress configures the enforcement of network policies.
+	Egress EgressOptions
 }
 
 // ServesSWEReX implements driver.SWEReXServer.
@@ -149,6 +155,12 @@ type Driver struct {
 	// for a burst of creates) while letting a waiter give up with its ctx.
 	imgSem   chan struct{}
 	imgCache map[imageKey]driver.Image
+
+	// egressMu serialises making proxies and their networks in this
+	// process, so a burst of creates makes one of each.
+	egressMu  sync.Mutex
+	egress    EgressOptions
+	egressBin *sandboxdbin.Locator
 }
 
 // New connects to the engine. It does not ping it: Create reports an
@@ -156,7 +168,10 @@ type Driver struct {
 func New(opts Options) (*Driver, error) {
 	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, startTimeout: opts.StartTimeout, volumes: map[string]bool{},
 		images: opts.Images, progress: opts.Progress, pullFailures: opts.PullFailures,
-		imgSem: make(chan struct{}, 1), imgCache: map[imageKey]driver.Image{}}
+		imgSem: make(chan struct{}, 1), imgCache: map[imageKey]driver.Image{}, egress: opts.Egress, egressBin: opts.Egress.Binary}
+	if d.egressBin == nil {
+		d.egressBin = &sandboxdbin.Locator{Name: sandboxdbin.EgressName, Package: sandboxdbin.EgressPackage, EnvVar: sandboxdbin.EnvEgress}
+	}
 	if d.progress == nil {
 		d.progress = io.Discard
 	}
@@ -245,7 +260,11 @@ var errMissingSandboxd = errors.New("sandboxd missing from its volume")
 
 func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string) (driver.Sandbox, error) {
 	name := ContainerName(spec.ID)
-	cfg, hostCfg, err := d.containerConfig(spec, vol, token)
+	egress, err := d.egressFor(ctx, spec)
+	if err != nil {
+		return driver.Sandbox{}, err
+	}
+	cfg, hostCfg, err := d.containerConfig(spec, vol, token, egress)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
@@ -308,6 +327,11 @@ again:
 	for _, n := range spec.Network.Additional {
 		if _, err := d.api.NetworkConnect(ctx, n, client.NetworkConnectOptions{Container: id}); err != nil {
 			return driver.Sandbox{}, classify(err, fmt.Sprintf("connect %s to network %s", name, n))
+		}
+	}
+	if egress != nil && egress.proxy != nil {
+		if err := d.registerStarted(ctx, egress.proxy, spec.ID, id, *spec.Network.Policy); err != nil {
+			return driver.Sandbox{}, err
 		}
 	}
 	t2 := time.Now()
@@ -415,7 +439,7 @@ func (d *Driver) exited(ctx context.Context, cid string, early *tailBuffer) erro
 	return errdefs.New(errdefs.ErrUnavailable, msg)
 }
 
-func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*container.Config, *container.HostConfig, error) {
+func (d *Driver) containerConfig(spec driver.Spec, vol, token string, egress *sandboxNet) (*container.Config, *container.HostConfig, error) {
 	workDir := spec.WorkDir
 	if workDir == "" {
 		workDir = "/workspace"
@@ -474,6 +498,15 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		env[launch.EnvSWEReXAddr] = net.JoinHostPort(swxHost, strconv.Itoa(swxPort))
 		env[launch.EnvSWEReXToken] = tok
 	}
+	if egress != nil && egress.proxy != nil {
+		// Programs that read proxy variables use the proxy; those that
+		// do not still reach it, through the resolver's answers.
+		u := "http://" + net.JoinHostPort(egress.proxy.ip.String(), strconv.Itoa(egressProxyPort))
+		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+			env[k] = u
+		}
+		env["NO_PROXY"], env["no_proxy"] = "localhost,127.0.0.1,::1", "localhost,127.0.0.1,::1"
+	}
 	if !spec.Network.HostNetwork && !spec.Network.NoAppPorts {
 		env["APP_PORT_1"] = strconv.Itoa(AppPort1)
 		env["APP_PORT_2"] = strconv.Itoa(AppPort2)
@@ -496,6 +529,12 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 	} else {
 		delete(labels, labelSWEReX)
 	}
+	delete(labels, labelEgress)
+	delete(labels, labelEgressPolicy)
+	if egress != nil {
+		labels[labelEgress] = egress.key
+		labels[labelEgressPolicy] = spec.Network.Policy.String()
+	}
 
 	cfg := &container.Config{
 		Image:      spec.Image,
@@ -511,7 +550,27 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string) (*containe
 		AutoRemove: spec.AutoRemove,
 		ShmSize:    spec.Resources.ShmBytes,
 	}
-	if spec.Network.HostNetwork {
+	if egress != nil {
+		// Raw sockets could forge anything; nothing a policed sandbox
+		// runs needs them (ping is the one casualty).
+		hc.CapDrop = append(hc.CapDrop, "NET_RAW")
+		// An internal network publishes nothing: the host reaches
+		// sandboxd at the container's address on it (toSandbox).
+		hc.NetworkMode = container.NetworkMode(egress.network)
+		if egress.dns.IsValid() {
+			hc.DNS = []netip.Addr{egress.dns}
+		} else {
+			// none: the engine's resolver would forward to the host's
+			// resolvers; point it at the sandbox's own loopback instead.
+			hc.DNS = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+		}
+		cfg.ExposedPorts = network.PortSet{}
+		for _, p := range []int{ServerPort, swxPort} {
+			if p != 0 {
+				cfg.ExposedPorts[network.MustParsePort(strconv.Itoa(p)+"/tcp")] = struct{}{}
+			}
+		}
+	} else if spec.Network.HostNetwork {
 		hc.NetworkMode = "host"
 	} else {
 		bind, err := bindAddr(spec.Network.BindAddress)
@@ -670,6 +729,18 @@ func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
 		if _, err := d.api.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
 			return driver.Sandbox{}, classify(err, "start "+id)
 		}
+		// A start may give the sandbox another address.
+		if _, c, err := d.ownContainer(ctx, id); err == nil {
+			if pol, ok := policedOf(c); ok && pol.key != noneKey {
+				px, err := d.proxyFor(ctx, pol)
+				if err != nil {
+					return driver.Sandbox{}, err
+				}
+				if err := d.register(ctx, px, id, pol.ip, pol.policy); err != nil {
+					return driver.Sandbox{}, err
+				}
+			}
+		}
 	}
 	if sb.Labels[labelWorkload] == "true" {
 		return d.Inspect(ctx, id)
@@ -710,6 +781,7 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 	if c.HostConfig == nil || !c.HostConfig.AutoRemove {
 		return d.Remove(ctx, id)
 	}
+	d.unregister(ctx, id, c)
 	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
 	if cerrdefs.IsNotFound(err) || isNotRunning(err) {
 		return nil
@@ -784,13 +856,14 @@ func (d *Driver) wait(ctx context.Context, cid string, cond container.WaitCondit
 func (d *Driver) Remove(ctx context.Context, id string) error {
 	// A container named sbx-<id> that sbx did not make is not removed:
 	// for sbx it does not exist.
-	cid, _, err := d.own(ctx, id)
+	cid, c, err := d.ownContainer(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	d.unregister(ctx, id, c)
 	_, err = d.api.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
@@ -904,6 +977,16 @@ func toSandbox(c container.InspectResponse, urlHost string) driver.Sandbox {
 	if c.NetworkSettings == nil {
 		return sb
 	}
+	if pol, ok := policedOf(c); ok {
+		// Nothing is published from an internal network.
+		if pol.ip.IsValid() {
+			sb.Endpoint = driver.Endpoint{URL: "http://" + net.JoinHostPort(pol.ip.String(), strconv.Itoa(ServerPort)), Token: token}
+			if swxPort != 0 {
+				sb.SWEReX = driver.Endpoint{URL: "http://" + net.JoinHostPort(pol.ip.String(), strconv.Itoa(swxPort)), Token: swxToken}
+			}
+		}
+		return sb
+	}
 	for p, binds := range c.NetworkSettings.Ports {
 		if len(binds) == 0 || p.Proto() != "tcp" {
 			continue
@@ -938,6 +1021,17 @@ func fromSummary(c container.Summary, urlHost string) driver.Sandbox {
 		sb.Name = strings.TrimPrefix(c.Names[0], "/")
 	}
 	swxPort, _ := strconv.Atoi(c.Labels[labelSWEReX])
+	if key := c.Labels[labelEgress]; key != "" {
+		if c.NetworkSettings != nil && sb.State == driver.StateRunning {
+			if ep := c.NetworkSettings.Networks[egressNetName(key)]; ep != nil && ep.IPAddress.IsValid() {
+				sb.Endpoint.URL = "http://" + net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(ServerPort))
+				if swxPort != 0 {
+					sb.SWEReX.URL = "http://" + net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(swxPort))
+				}
+			}
+		}
+		return sb
+	}
 	for _, p := range c.Ports {
 		if p.PublicPort == 0 || p.Type != "tcp" {
 			continue

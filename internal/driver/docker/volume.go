@@ -226,5 +226,7 @@ func (d *Driver) pruneVolumes(ctx context.Context, minAge time.Duration, dryRun 
 
 // Prune implements driver.Pruner: the sandboxd volumes of earlier builds.
 func (d *Driver) Prune(ctx context.Context, o driver.PruneOptions) ([]string, error) {
-	return d.PruneVolumes(ctx, o.MinAge, o.DryRun)
+	vols, err := d.PruneVolumes(ctx, o.MinAge, o.DryRun)
+	egress, eerr := d.pruneEgress(ctx, o.MinAge, o.DryRun, nil)
+	return append(vols, egress...), errors.Join(err, eerr)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	randid "github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
@@ -126,6 +127,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		{"Concurrent", "", s.testConcurrent},
 		// Core: a driver without the capability must refuse the request.
 		{"SWEReX", "", s.testSWEReX},
+		{"NetworkPolicy", "", s.testNetworkPolicy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -748,6 +750,41 @@ func (s *suite) testConcurrent(t *testing.T, ctx context.Context, d driver.Drive
 		if !slices.Contains(ids(list), spec.ID) {
 			t.Errorf("List lacks %s", spec.ID)
 		}
+	}
+}
+
+// testNetworkPolicy: a driver without the network-policy capability
+// refuses an enforced policy with ErrNotImplemented and makes nothing (no
+// silent downgrade); one with it starts a sandbox of policy none that
+// works and reports its policy. Policy open is every driver's network.
+func (s *suite) testNetworkPolicy(t *testing.T, ctx context.Context, d driver.Driver) {
+	none := netpolicy.MustParse("none")
+	spec := s.spec(t, newID())
+	spec.Network.Policy = &none
+	caps := driver.CapabilitiesOf(d)
+	if caps.Network == nil {
+		cleanup(t, d, spec.ID)
+		_, err := d.Create(ctx, spec)
+		if !errors.Is(err, errdefs.ErrNotImplemented) {
+			t.Fatalf("Create with policy none on a driver without the capability: %v, want ErrNotImplemented", err)
+		}
+		if _, err := d.Inspect(ctx, spec.ID); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("Inspect after a refused Create: %v, want ErrNotFound", err)
+		}
+		open := netpolicy.MustParse("open")
+		spec = s.spec(t, newID())
+		spec.Network.Policy = &open
+		sb := create(t, ctx, d, spec)
+		mustRun(t, ctx, client(sb), "true")
+		return
+	}
+	sb := create(t, ctx, d, spec)
+	if out := mustRun(t, ctx, client(sb), "echo ok"); out != "ok" {
+		t.Errorf("a sandbox of policy none: %q", out)
+	}
+	p, err := caps.Network.NetworkPolicy(ctx, spec.ID)
+	if err != nil || !p.Equal(none) {
+		t.Errorf("NetworkPolicy = %s, %v; want none", p, err)
 	}
 }
 

@@ -150,6 +150,9 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if err := checkID(id); err != nil {
 		return driver.Sandbox{}, err
 	}
+	if err := driver.CheckPolicy("local", "its sandboxes share the host's network", spec); err != nil {
+		return driver.Sandbox{}, err
+	}
 	if spec.Workload != nil {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented, "RUNTIME=local runs sandboxd only: it cannot run another program as a sandbox (a Spec.Workload)")
 	}

@@ -181,6 +181,9 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if spec.Workload != nil {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented, "RUNTIME=remote starts sandboxd only, not another program")
 	}
+	if err := driver.CheckPolicy("remote", "the runtime API carries no egress settings", spec); err != nil {
+		return driver.Sandbox{}, err
+	}
 	if len(spec.Mounts) > 0 {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented, "RUNTIME=remote cannot mount host folders: the sandbox runs on the service's machine")
 	}
