@@ -115,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Second}
 	}
+	cfg.Store = newCachedStore(cfg.Store)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, hc: hc, slots: make(chan struct{}, cfg.MaxStarting),
 		ctx: ctx, cancel: cancel, routes: newRouteTable(), bld: builds{running: make(chan struct{}, maxBuildsRunning)}}
