@@ -422,6 +422,12 @@ func (s *Server) attachOutput(ctx context.Context, c *websocket.Conn, t *term.Te
 			quiet = time.NewTimer(exitQuiet)
 			quietC = quiet.C
 		case <-quietC:
+			if t.Unread() > 0 {
+				// The program wrote more than the reader has taken: wait
+				// for it rather than cut the output short.
+				quiet.Reset(exitQuiet)
+				continue
+			}
 			return t.ExitStatus().ExitCode, true
 		case <-ctx.Done():
 			return 0, false

@@ -186,6 +186,19 @@ func (t *Term) termios(fn func(fd int)) {
 	_ = rc.Control(func(fd uintptr) { fn(int(fd)) })
 }
 
+// Unread is how many bytes of output the kernel holds that the reader has
+// not taken yet: a reader that lags (a loaded machine) is not a program
+// that went quiet.
+func (t *Term) Unread() int {
+	n := 0
+	t.termios(func(fd int) {
+		if v, err := unix.IoctlGetInt(fd, unix.TIOCINQ); err == nil {
+			n = v
+		}
+	})
+	return n
+}
+
 func setNoEcho(tty *os.File) error {
 	t, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 	if err != nil {

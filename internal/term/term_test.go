@@ -124,3 +124,33 @@ func TestCloseEndsTheSession(t *testing.T) {
 		t.Fatalf("Send after Close: %v", err)
 	}
 }
+
+// Unread counts what the program wrote that the reader has not taken:
+// with the reader held (a tap that waits, as a starved goroutine on a
+// loaded machine), the bytes wait in the kernel and Unread sees them.
+func TestUnreadSeesALaggingReader(t *testing.T) {
+	hold := make(chan struct{})
+	first := make(chan struct{}, 1)
+	tm := start(t, Config{Path: "/bin/sh", Args: []string{"-c", "printf a; sleep 0.2; printf 0123456789; sleep 5"},
+		Tap: func(b []byte, off int64) {
+			if off == 0 {
+				first <- struct{}{}
+				<-hold
+			}
+		}})
+	<-first
+	deadline := time.Now().Add(5 * time.Second)
+	for tm.Unread() < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := tm.Unread(); n < 10 {
+		t.Errorf("Unread = %d with 10 bytes waiting", n)
+	}
+	close(hold)
+	for tm.Unread() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := tm.Unread(); n != 0 {
+		t.Errorf("Unread = %d after the reader caught up", n)
+	}
+}
