@@ -31,6 +31,8 @@ type ApplyOptions struct {
 	// directory is refused even so: writing through it could leave the
 	// folder.
 	Force bool
+	// DryRun checks for conflicts and writes nothing.
+	DryRun bool
 }
 
 // Conflict is a selected change whose target the host changed since the
@@ -142,6 +144,9 @@ func Apply(ctx context.Context, l Layer, changes []Change, o ApplyOptions) (Appl
 		if !cf.Forced {
 			return res, errdefs.New(errdefs.ErrConflict, conflictMessage(res.Conflicts))
 		}
+	}
+	if o.DryRun {
+		return res, nil
 	}
 
 	// Phase 2: deletions, then everything else parents first, hard links
