@@ -166,6 +166,9 @@ type Info struct {
 	// (CreateOptions.SWEReX), nil when it does not. List leaves its Token
 	// empty; Get and Create fill it.
 	SWEReX *SWEReXEndpoint
+	// Guarded is true when a mount is guarded (CreateOptions.Guard): its
+	// changes wait for Apply.
+	Guarded bool
 }
 
 // SWEReXEndpoint is what SWE-agent's `remote` deployment (SWE-ReX's
@@ -191,7 +194,8 @@ type PortMapping struct {
 
 func toInfo(s driver.Sandbox) Info {
 	in := Info{ID: s.ID, Name: s.Name, Driver: s.Driver, Image: s.Image, State: State(s.State), Created: s.Created,
-		URL: s.Endpoint.URL, Labels: s.Labels, Keep: s.Labels[driver.LabelKeep] == "true"}
+		URL: s.Endpoint.URL, Labels: s.Labels, Keep: s.Labels[driver.LabelKeep] == "true",
+		Guarded: s.Labels[driver.LabelGuard] == "true"}
 	for _, p := range s.AppPorts {
 		in.AppPorts = append(in.AppPorts, PortMapping(p))
 	}

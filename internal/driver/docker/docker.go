@@ -732,7 +732,14 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 	}
 	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
 	if cerrdefs.IsNotFound(err) || isNotRunning(err) {
-		return nil
+		err = nil
+	}
+	if err == nil && c.Config != nil && c.Config.Labels[driver.LabelGuard] == "true" {
+		// The guard's changes are applied right after a `--rm` run ends,
+		// which needs the overlay unmounted: the container gone.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return d.waitRemoved(wctx, cid)
 	}
 	return classify(err, "kill "+id)
 }
