@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -122,7 +123,9 @@ func Apply(ctx context.Context, l Layer, changes []Change, o ApplyOptions) (Appl
 	}
 	defer root.Close()
 
-	a := &applier{ctx: ctx, root: root, l: l, parents: map[string]string{}, made: map[string]bool{}, written: map[string]bool{}}
+	a := &applier{ctx: ctx, root: root, l: l, parents: map[string]string{}, made: map[string]bool{}, written: map[string]bool{},
+		seen: map[string]fs.FileInfo{}, subs: map[string]*os.Root{}, prefix: ".sbx-apply-" + ids.New(4) + "-"}
+	defer a.closeSubs()
 	for _, c := range sel {
 		if c.Type == Dir && c.Kind != Deleted && c.Kind != Metadata {
 			a.made[c.Path] = true
@@ -228,6 +231,37 @@ type applier struct {
 	made    map[string]bool   // directories this apply creates
 	written map[string]bool   // paths written
 	errs    map[string]bool
+	// seen is each target's Lstat in the check (nil: absent), so the
+	// write need not look again.
+	seen map[string]fs.FileInfo
+	// subs are roots of the directories written into: an operation on a
+	// name in one is one system call, where the folder's root resolves
+	// the whole path each time.
+	subs   map[string]*os.Root
+	prefix string // of staging names
+	n      int
+}
+
+// sub returns the root of directory dir ("" is the folder).
+func (a *applier) sub(dir string) (*os.Root, error) {
+	if dir == "" {
+		return a.root, nil
+	}
+	if r, ok := a.subs[dir]; ok {
+		return r, nil
+	}
+	r, err := a.root.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	a.subs[dir] = r
+	return r, nil
+}
+
+func (a *applier) closeSubs() {
+	for _, r := range a.subs {
+		r.Close()
+	}
 }
 
 func (a *applier) do(res *ApplyResult, c Change, fn func() error) {
@@ -282,6 +316,9 @@ func (a *applier) check(c Change) []Conflict {
 	e, had := a.l.Manifest.Get(c.Path)
 	fi, err := a.root.Lstat(c.Path)
 	exists := err == nil
+	if exists {
+		a.seen[c.Path] = fi
+	}
 	if err != nil && replaced {
 		// A directory above is made anew (whatever the host has there,
 		// a symbolic link included, is replaced, not followed).
@@ -347,13 +384,17 @@ func (a *applier) chown(p string, old fs.FileInfo, c Change) {
 	if os.Geteuid() != 0 {
 		return
 	}
-	uid, gid := int(c.uid), int(c.gid)
+	uid, gid := owner(old, c)
+	_ = a.root.Lchown(p, uid, gid)
+}
+
+func owner(old fs.FileInfo, c Change) (int, int) {
 	if old != nil {
 		if st, ok := old.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(st.Uid), int(st.Gid)
+			return int(st.Uid), int(st.Gid)
 		}
 	}
-	_ = a.root.Lchown(p, uid, gid)
+	return int(c.uid), int(c.gid)
 }
 
 func (a *applier) tmpName(p string) string {
@@ -361,7 +402,8 @@ func (a *applier) tmpName(p string) string {
 	if len(base) > 200 {
 		base = base[:200]
 	}
-	return dir + ".sbx-apply-" + ids.New(4) + "-" + base
+	a.n++
+	return dir + a.prefix + strconv.Itoa(a.n) + "-" + base
 }
 
 // replace renames tmp over c.Path, removing a directory in the way.
@@ -375,10 +417,7 @@ func (a *applier) replace(tmp string, old fs.FileInfo, c Change) error {
 }
 
 func (a *applier) write(c Change) (err error) {
-	old, lerr := a.root.Lstat(c.Path)
-	if lerr != nil {
-		old = nil
-	}
+	old := a.seen[c.Path]
 	if c.Kind == Metadata && old != nil && old.Mode().IsRegular() && c.Type == File {
 		if err := a.root.Chmod(c.Path, c.Mode&modeBits); err != nil {
 			return err
@@ -400,31 +439,45 @@ func (a *applier) write(c Change) (err error) {
 		a.chown(tmp, old, c)
 		return a.replace(tmp, old, c)
 	case File:
+		dir, base := path.Split(c.Path)
+		tbase := path.Base(tmp)
+		sub, err := a.sub(strings.TrimSuffix(dir, "/"))
+		if err != nil {
+			return err
+		}
 		src, err := os.Open(c.src)
 		if err != nil {
 			return err
 		}
 		defer src.Close()
-		f, err := a.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := sub.OpenFile(tbase, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return err
 		}
 		_, err = io.Copy(f, src)
+		if err == nil && os.Geteuid() == 0 {
+			uid, gid := owner(old, c)
+			err = f.Chown(uid, gid)
+		}
+		if err == nil {
+			err = f.Chmod(c.Mode & modeBits)
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
 			return err
 		}
-		a.chown(tmp, old, c)
-		if err := a.root.Chmod(tmp, c.Mode&modeBits); err != nil {
-			return err
-		}
 		t := time.Unix(0, c.mtimeNs)
-		if err := a.root.Chtimes(tmp, t, t); err != nil {
+		if err := sub.Chtimes(tbase, t, t); err != nil {
 			return err
 		}
-		return a.replace(tmp, old, c)
+		if old != nil && old.IsDir() {
+			if err := a.root.RemoveAll(c.Path); err != nil {
+				return err
+			}
+		}
+		return sub.Rename(tbase, base)
 	}
 	return fmt.Errorf("%s files are not applied", c.Type)
 }
@@ -473,7 +526,7 @@ func (a *applier) updateManifest(applied []Change) {
 			continue
 		}
 		if !fi.IsDir() {
-			m.Delete(c.Path)
+			m.Delete(c.Path) // a directory it replaced, with its entries
 		}
 		link := ""
 		if fi.Mode()&fs.ModeSymlink != 0 {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,7 +27,7 @@ import (
 // view, the upper directory and an unmount function. It needs root; the
 // test is skipped without it (the Docker tests cover the same through
 // the engine).
-func overlay(t *testing.T, lower string) (merged, upper string, umount func()) {
+func overlay(t testing.TB, lower string) (merged, upper string, umount func()) {
 	t.Helper()
 	base := t.TempDir()
 	upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
@@ -466,5 +467,64 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "a\nB\nc\nd\ne\nf\ng\nh\ni\nJ\nk" {
 		t.Errorf("patched: %q", b)
+	}
+}
+
+// Ctrl-C during an apply: whatever point it stops at, every file is the
+// old or the new content, never a mix or empty, and no staging file is
+// left beside them.
+func TestApplyInterrupted(t *testing.T) {
+	lower := t.TempDir()
+	const n = 3000
+	oldC, newC := strings.Repeat("old ", 200), strings.Repeat("new ", 300)
+	writeN(t, filepath.Join(lower, "d"), n, oldC)
+	man, err := Take(context.Background(), lower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, upper, umount := overlay(t, lower)
+	writeN(t, filepath.Join(merged, "d"), n, newC)
+	umount()
+	l := Layer{Dir: upper, Host: lower, Manifest: man}
+	cs, err := Scan(context.Background(), l)
+	if err != nil || len(cs) != n {
+		t.Fatalf("scan: %d changes, %v", len(cs), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+	res, err := Apply(ctx, l, cs, ApplyOptions{})
+	t.Logf("applied %d of %d before the interrupt (err %v)", len(res.Applied), n, err)
+	ents, _ := os.ReadDir(filepath.Join(lower, "d"))
+	if len(ents) != n {
+		t.Fatalf("%d entries, want %d (a staging file left?)", len(ents), n)
+	}
+	newN := 0
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(lower, "d", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch string(b) {
+		case oldC:
+		case newC:
+			newN++
+		default:
+			t.Fatalf("%s is neither old nor new: %d bytes", e.Name(), len(b))
+		}
+	}
+	if newN != len(res.Applied) {
+		t.Errorf("%d files new, %d reported applied", newN, len(res.Applied))
+	}
+}
+
+func writeN(t testing.TB, dir string, n int, content string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

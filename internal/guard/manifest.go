@@ -84,9 +84,16 @@ func (m *Manifest) Entries() []Entry {
 // Set replaces or adds an entry; Delete removes p and everything under it.
 func (m *Manifest) Set(e Entry) { m.entries[e.Path] = e }
 
-// Delete removes p and every entry under it.
+// Delete removes p and, when it was a directory, every entry under it.
 func (m *Manifest) Delete(p string) {
+	e, ok := m.entries[p]
+	if !ok {
+		return
+	}
 	delete(m.entries, p)
+	if !e.Mode.IsDir() {
+		return
+	}
 	pre := p + "/"
 	for k := range m.entries {
 		if strings.HasPrefix(k, pre) {
