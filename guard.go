@@ -170,10 +170,7 @@ func (r *Runtime) Apply(ctx context.Context, id string, o ApplyOptions) ([]Guard
 	// Every mount's conflicts are known before any is written.
 	var out []GuardApply
 	for _, p := range ps {
-		if o.Force {
-			break
-		}
-		res, err := guard.Apply(ctx, p.gl, p.cs, guard.ApplyOptions{Paths: p.sel, Force: false, DryRun: true})
+		res, err := guard.Apply(ctx, p.gl, p.cs, guard.ApplyOptions{Paths: p.sel, Force: o.Force, DryRun: true})
 		if err != nil {
 			out = append(out, GuardApply{Target: p.l.Target, ApplyResult: res})
 			return out, fmt.Errorf("%s: %w", p.l.Target, err)

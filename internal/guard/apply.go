@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -155,7 +157,7 @@ func Apply(ctx context.Context, l Layer, changes []Change, o ApplyOptions) (Appl
 	// Phase 2: deletions, then everything else parents first, hard links
 	// once their first name exists, directory modes last (a read-only
 	// directory would refuse its own children).
-	var links, dirs []Change
+	var links, dirs, files []Change
 	for _, c := range sel {
 		if c.Kind == Deleted {
 			a.do(&res, c, func() error { return root.RemoveAll(c.Path) })
@@ -175,8 +177,35 @@ func Apply(ctx context.Context, l Layer, changes []Change, o ApplyOptions) (Appl
 				a.do(&res, c, func() error { return a.mkdir(c) })
 			}
 		default:
-			a.do(&res, c, func() error { return a.write(c) })
+			files = append(files, c)
 		}
+	}
+	// Files in parallel: creating an inode is most of an apply's CPU time,
+	// and the kernel serialises it per directory only.
+	errs := make([]error, len(files))
+	ran := make([]bool, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range applyWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) || ctx.Err() != nil {
+					return
+				}
+				ran[i] = true
+				errs[i] = a.write(files[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range files {
+		if !ran[i] {
+			continue // not reached before the interrupt
+		}
+		a.do(&res, c, func() error { return errs[i] })
 	}
 	for _, c := range links {
 		if ctx.Err() != nil {
@@ -209,6 +238,9 @@ func Apply(ctx context.Context, l Layer, changes []Change, o ApplyOptions) (Appl
 
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
+// applyWorkers write files at once.
+const applyWorkers = 4
+
 func conflictMessage(cs []Conflict) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "nothing was applied: %d path(s) changed on the host since the sandbox started", len(cs))
@@ -237,9 +269,10 @@ type applier struct {
 	// subs are roots of the directories written into: an operation on a
 	// name in one is one system call, where the folder's root resolves
 	// the whole path each time.
+	subMu  sync.Mutex
 	subs   map[string]*os.Root
 	prefix string // of staging names
-	n      int
+	n      atomic.Int64
 }
 
 // sub returns the root of directory dir ("" is the folder).
@@ -247,6 +280,8 @@ func (a *applier) sub(dir string) (*os.Root, error) {
 	if dir == "" {
 		return a.root, nil
 	}
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
 	if r, ok := a.subs[dir]; ok {
 		return r, nil
 	}
@@ -402,8 +437,7 @@ func (a *applier) tmpName(p string) string {
 	if len(base) > 200 {
 		base = base[:200]
 	}
-	a.n++
-	return dir + a.prefix + strconv.Itoa(a.n) + "-" + base
+	return dir + a.prefix + strconv.FormatInt(a.n.Add(1), 10) + "-" + base
 }
 
 // replace renames tmp over c.Path, removing a directory in the way.

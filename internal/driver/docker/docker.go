@@ -811,7 +811,7 @@ func (d *Driver) wait(ctx context.Context, cid string, cond container.WaitCondit
 func (d *Driver) Remove(ctx context.Context, id string) error {
 	// A container named sbx-<id> that sbx did not make is not removed:
 	// for sbx it does not exist.
-	cid, _, err := d.own(ctx, id)
+	cid, sb, err := d.own(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		// Guard volumes outlive an auto-removed container.
 		return d.removeGuardVolumes(ctx, id)
@@ -819,8 +819,12 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	guarded := sb.Labels[driver.LabelGuard] == "true"
 	_, err = d.api.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
+		if !guarded {
+			return nil
+		}
 		return d.removeGuardVolumes(ctx, id)
 	}
 	// A removal already under way (AutoRemove after a kill) is waited
