@@ -528,3 +528,42 @@ func writeN(t testing.TB, dir string, n int, content string) {
 		}
 	}
 }
+
+// The two ways of making a copy keep the same things: content, modes,
+// nanosecond mtimes, links, hard links.
+func TestCopyAndTarKeepTheFolder(t *testing.T) {
+	src := seed(t)
+	sh(t, src, "echo h > h1 && ln h1 h2 && mkfifo pipe && chmod 700 docs")
+	want := tree(t, src)
+	dst := t.TempDir()
+	m, err := CopyFolder(context.Background(), src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffTrees(want, tree(t, dst)); d != "" {
+		t.Errorf("CopyFolder:\n%s", d)
+	}
+	if m.Len() != len(want) {
+		t.Errorf("manifest of %d entries, %d paths", m.Len(), len(want))
+	}
+	dst2 := t.TempDir()
+	cmd := exec.Command("tar", "-xpf", "-", "-C", dst2)
+	pw, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := TarFolder(context.Background(), src, pw)
+	pw.Close()
+	if werr := cmd.Wait(); err != nil || werr != nil {
+		t.Fatal(err, werr)
+	}
+	if d := diffTrees(want, tree(t, dst2)); d != "" {
+		t.Errorf("TarFolder through tar(1):\n%s", d)
+	}
+	if fmt.Sprint(m.Entries()) != fmt.Sprint(m2.Entries()) {
+		t.Error("the two manifests differ")
+	}
+}

@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TarFolder writes the folder dir as a tar stream (the copy fallback
@@ -93,4 +96,112 @@ func TarFolder(ctx context.Context, dir string, w io.Writer) (*Manifest, error) 
 		return nil, fmt.Errorf("copy of %s: %w", dir, err)
 	}
 	return m, nil
+}
+
+// CopyFolder copies the folder src into the empty directory dst (a copy
+// volume's data on this host) and returns the manifest of what it
+// copied, from the same walk: modes, owners, nanosecond mtimes, symbolic
+// links (never followed) and hard links are kept, fifos made again,
+// devices and sockets left out. It is TarFolder's faster twin for when
+// this process can reach the volume itself.
+func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
+	m := &Manifest{entries: map[string]Entry{}}
+	links := map[[2]uint64]string{}
+	var dirs []Entry
+	buf := make([]byte, 256<<10)
+	err := walk(ctx, src, "", func(rel string, fi fs.FileInfo) error {
+		from, to := filepath.Join(src, filepath.FromSlash(rel)), filepath.Join(dst, filepath.FromSlash(rel))
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		var link string
+		switch {
+		case fi.IsDir():
+			if err := os.Mkdir(to, 0o700); err != nil {
+				return err
+			}
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(from)
+			if err != nil {
+				return err
+			}
+			link = l
+			if err := os.Symlink(l, to); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			if st != nil && st.Nlink > 1 {
+				key := [2]uint64{uint64(st.Dev), st.Ino}
+				if first, ok := links[key]; ok {
+					if err := os.Link(filepath.Join(dst, filepath.FromSlash(first)), to); err != nil {
+						return err
+					}
+					m.entries[rel] = EntryOf(rel, fi, "")
+					return nil
+				}
+				links[key] = rel
+			}
+			var err error
+			if fi, err = copyFile(from, to, buf); err != nil {
+				return err
+			}
+		case fi.Mode()&fs.ModeNamedPipe != 0:
+			if err := unix.Mkfifo(to, 0o600); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+		if st != nil {
+			if err := os.Lchown(to, int(st.Uid), int(st.Gid)); err != nil && os.Geteuid() == 0 {
+				return err
+			}
+		}
+		e := EntryOf(rel, fi, link)
+		m.entries[rel] = e
+		switch {
+		case fi.IsDir():
+			dirs = append(dirs, e) // its mode and mtime once its children are in
+		case fi.Mode()&fs.ModeSymlink == 0:
+			if err := os.Chmod(to, fi.Mode()&modeBits); err != nil {
+				return err
+			}
+			t := fi.ModTime()
+			if err := os.Chtimes(to, t, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; err == nil && i >= 0; i-- {
+		to := filepath.Join(dst, filepath.FromSlash(dirs[i].Path))
+		if err = os.Chmod(to, dirs[i].Mode&modeBits); err == nil {
+			t := time.Unix(0, dirs[i].MtimeNs)
+			err = os.Chtimes(to, t, t)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("copy of %s: %w", src, err)
+	}
+	return m, nil
+}
+
+// copyFile copies one file's content and returns its stat as read.
+func copyFile(from, to string, buf []byte) (fs.FileInfo, error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.CopyBuffer(out, in, buf)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return fi, err
 }

@@ -161,6 +161,10 @@ func (d *Driver) makeView(ctx context.Context, id string, g *guardMount) error {
 		if err != nil {
 			return err
 		}
+		if _, err := os.Stat(dir); err != nil {
+			// An engine elsewhere: the copy goes through its API.
+			return nil
+		}
 		g.viewDir = dir
 		return copyOwner(dir, g.owner)
 	}
@@ -281,6 +285,18 @@ func afterStart(gs []*guardMount) error {
 // from the same walk.
 func (d *Driver) fillCopy(ctx context.Context, cid string, g *guardMount) error {
 	t0 := time.Now()
+	if g.viewDir != "" {
+		// The diff reads the volume here anyway: copying here is several
+		// times faster than the engine unpacking a tar (20 s for 20 000
+		// small files on 20.10).
+		m, err := guard.CopyFolder(ctx, g.m.Source, g.viewDir)
+		if err != nil {
+			return err
+		}
+		d.log.Debug("guarded folder copied", "source", g.m.Source, "entries", m.Len(), "took", time.Since(t0))
+		g.manifest = m
+		return guard.WriteManifest(filepath.Join(g.stateDir, manifestName), m)
+	}
 	pr, pw := io.Pipe()
 	var m *guard.Manifest
 	go func() {
@@ -422,7 +438,7 @@ func (d *Driver) ResetGuard(ctx context.Context, id string) error {
 		if cid == "" {
 			return errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s: its container is gone, so its copy cannot be made again; remove it with `sbx rm %s`", id, id))
 		}
-		g := &guardMount{idx: i, m: driver.Mount{Source: l.Source, Target: l.Target}, mode: l.Mode, stateDir: filepath.Dir(l.Manifest)}
+		g := &guardMount{idx: i, m: driver.Mount{Source: l.Source, Target: l.Target}, mode: l.Mode, stateDir: filepath.Dir(l.Manifest), viewDir: l.Dir}
 		if err := d.fillCopy(ctx, cid, g); err != nil {
 			return err
 		}
