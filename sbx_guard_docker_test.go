@@ -245,3 +245,33 @@ func TestDockerGuardConflictAndDiscard(t *testing.T) {
 		t.Fatalf("after discard the sandbox sees %q", got)
 	}
 }
+
+// A symbolic link planted in the host folder while the sandbox runs, to
+// send the apply's writes out of the folder, is refused; forced, it is
+// replaced, never followed.
+func TestDockerGuardPlantedSymlink(t *testing.T) {
+	ctx := context.Background()
+	ws := seedFolder(t)
+	outside := t.TempDir()
+	rt := openRuntime(t)
+	id := randID(t, "guard")
+	sb := create(t, rt, sbx.CreateOptions{ID: id, Guard: true, Volumes: []config.Volume{{Source: ws, Target: "/workspace", Mode: "rw"}}})
+	t.Cleanup(func() { rt.RemoveWith(context.Background(), id, sbx.RemoveOptions{Force: true}) })
+	exec(t, sb, "echo agent > /workspace/docs/planted.txt")
+	hostSh(t, ws, "mv docs docs.moved && ln -s "+outside+" docs")
+	if err := rt.Stop(ctx, id, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Apply(ctx, id, sbx.ApplyOptions{}); !errors.Is(err, sbx.ErrConflict) {
+		t.Fatalf("apply through a planted link: %v", err)
+	}
+	if _, err := rt.Apply(ctx, id, sbx.ApplyOptions{Force: true}); err != nil {
+		t.Fatalf("forced apply: %v", err)
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Fatalf("apply wrote outside the folder: %v", ents)
+	}
+	if b, err := os.ReadFile(filepath.Join(ws, "docs/planted.txt")); err != nil || string(b) != "agent\n" {
+		t.Fatalf("docs/planted.txt: %q %v", b, err)
+	}
+}
