@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -103,12 +104,48 @@ func TarFolder(ctx context.Context, dir string, w io.Writer) (*Manifest, error) 
 // copied, from the same walk: modes, owners, nanosecond mtimes, symbolic
 // links (never followed) and hard links are kept, fifos made again,
 // devices and sockets left out. It is TarFolder's faster twin for when
-// this process can reach the volume itself.
+// this process can reach the volume itself. Directories are made as the
+// walk meets them; files are copied by a few workers (creating inodes is
+// the cost, and the kernel serialises it per directory only), then the
+// second names of hard links, then directory modes and times.
 func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
 	m := &Manifest{entries: map[string]Entry{}}
+	var mu sync.Mutex // m.entries, while the workers run
 	links := map[[2]uint64]string{}
 	var dirs []Entry
-	buf := make([]byte, 256<<10)
+	type job struct {
+		rel string
+		fi  fs.FileInfo
+	}
+	var second []job // hard links to names being copied
+	jobs := make(chan job, 256)
+	errc := make(chan error, copyWorkers)
+	var wg sync.WaitGroup
+	for range copyWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			var first error
+			for j := range jobs {
+				if first != nil || ctx.Err() != nil {
+					continue // drain
+				}
+				fi, err := copyFile(filepath.Join(src, filepath.FromSlash(j.rel)), filepath.Join(dst, filepath.FromSlash(j.rel)), buf)
+				if err == nil {
+					err = finish(filepath.Join(dst, filepath.FromSlash(j.rel)), fi)
+				}
+				if err != nil {
+					first = fmt.Errorf("%s: %w", j.rel, err)
+					continue
+				}
+				mu.Lock()
+				m.entries[j.rel] = EntryOf(j.rel, fi, "")
+				mu.Unlock()
+			}
+			errc <- first
+		}()
+	}
 	err := walk(ctx, src, "", func(rel string, fi fs.FileInfo) error {
 		from, to := filepath.Join(src, filepath.FromSlash(rel)), filepath.Join(dst, filepath.FromSlash(rel))
 		st, _ := fi.Sys().(*syscall.Stat_t)
@@ -118,6 +155,15 @@ func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
 			if err := os.Mkdir(to, 0o700); err != nil {
 				return err
 			}
+			if err := chownLike(to, st); err != nil {
+				return err
+			}
+			e := EntryOf(rel, fi, "")
+			dirs = append(dirs, e) // its mode and mtime once its children are in
+			mu.Lock()
+			m.entries[rel] = e
+			mu.Unlock()
+			return nil
 		case fi.Mode()&fs.ModeSymlink != 0:
 			l, err := os.Readlink(from)
 			if err != nil {
@@ -127,50 +173,52 @@ func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
 			if err := os.Symlink(l, to); err != nil {
 				return err
 			}
+			if err := chownLike(to, st); err != nil {
+				return err
+			}
 		case fi.Mode().IsRegular():
 			if st != nil && st.Nlink > 1 {
 				key := [2]uint64{uint64(st.Dev), st.Ino}
-				if first, ok := links[key]; ok {
-					if err := os.Link(filepath.Join(dst, filepath.FromSlash(first)), to); err != nil {
-						return err
-					}
-					m.entries[rel] = EntryOf(rel, fi, "")
+				if _, ok := links[key]; ok {
+					second = append(second, job{rel, fi})
 					return nil
 				}
 				links[key] = rel
 			}
-			var err error
-			if fi, err = copyFile(from, to, buf); err != nil {
-				return err
-			}
+			jobs <- job{rel, fi}
+			return nil
 		case fi.Mode()&fs.ModeNamedPipe != 0:
 			if err := unix.Mkfifo(to, 0o600); err != nil {
+				return err
+			}
+			if err := finish(to, fi); err != nil {
 				return err
 			}
 		default:
 			return nil
 		}
-		if st != nil {
-			if err := os.Lchown(to, int(st.Uid), int(st.Gid)); err != nil && os.Geteuid() == 0 {
-				return err
-			}
-		}
-		e := EntryOf(rel, fi, link)
-		m.entries[rel] = e
-		switch {
-		case fi.IsDir():
-			dirs = append(dirs, e) // its mode and mtime once its children are in
-		case fi.Mode()&fs.ModeSymlink == 0:
-			if err := os.Chmod(to, fi.Mode()&modeBits); err != nil {
-				return err
-			}
-			t := fi.ModTime()
-			if err := os.Chtimes(to, t, t); err != nil {
-				return err
-			}
-		}
+		mu.Lock()
+		m.entries[rel] = EntryOf(rel, fi, link)
+		mu.Unlock()
 		return nil
 	})
+	close(jobs)
+	wg.Wait()
+	for range copyWorkers {
+		if werr := <-errc; err == nil {
+			err = werr
+		}
+	}
+	for _, j := range second {
+		if err != nil {
+			break
+		}
+		st := j.fi.Sys().(*syscall.Stat_t)
+		first := links[[2]uint64{uint64(st.Dev), st.Ino}]
+		if err = os.Link(filepath.Join(dst, filepath.FromSlash(first)), filepath.Join(dst, filepath.FromSlash(j.rel))); err == nil {
+			m.entries[j.rel] = EntryOf(j.rel, j.fi, "")
+		}
+	}
 	for i := len(dirs) - 1; err == nil && i >= 0; i-- {
 		to := filepath.Join(dst, filepath.FromSlash(dirs[i].Path))
 		if err = os.Chmod(to, dirs[i].Mode&modeBits); err == nil {
@@ -182,6 +230,32 @@ func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
 		return nil, fmt.Errorf("copy of %s: %w", src, err)
 	}
 	return m, nil
+}
+
+// copyWorkers copy files at once.
+const copyWorkers = 4
+
+func chownLike(p string, st *syscall.Stat_t) error {
+	if st == nil {
+		return nil
+	}
+	if err := os.Lchown(p, int(st.Uid), int(st.Gid)); err != nil && os.Geteuid() == 0 {
+		return err
+	}
+	return nil
+}
+
+// finish gives a copied file its source's owner, mode and mtime.
+func finish(p string, fi fs.FileInfo) error {
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if err := chownLike(p, st); err != nil {
+		return err
+	}
+	if err := os.Chmod(p, fi.Mode()&modeBits); err != nil {
+		return err
+	}
+	t := fi.ModTime()
+	return os.Chtimes(p, t, t)
 }
 
 // copyFile copies one file's content and returns its stat as read.
