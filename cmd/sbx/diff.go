@@ -18,8 +18,8 @@ only (mode or mtime). '!' marks a path that could make the host run code
 unless it is named.
 
 It works while the sandbox runs (a snapshot), after it stopped, and after
-an 'sbx run --rm' removed it: the changes stay until 'sbx apply',
-'sbx discard' or 'sbx rm'.`
+an 'sbx run --rm' removed it: its change layers stay until 'sbx discard'
+or 'sbx rm' (after 'sbx apply' they hold nothing new, and rm needs no -f).`
 
 func (a *app) diffCmd() *cobra.Command {
 	var stat, patch, asJSON bool
