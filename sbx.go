@@ -167,6 +167,9 @@ type Info struct {
 	// (CreateOptions.SWEReX), nil when it does not. List leaves its Token
 	// empty; Get and Create fill it.
 	SWEReX *SWEReXEndpoint
+	// Guarded is true when a mount is guarded (CreateOptions.Guard): its
+	// changes wait for Apply.
+	Guarded bool
 }
 
 // SWEReXEndpoint is what SWE-agent's `remote` deployment (SWE-ReX's
@@ -192,7 +195,8 @@ type PortMapping struct {
 
 func toInfo(s driver.Sandbox) Info {
 	in := Info{ID: s.ID, Name: s.Name, Driver: s.Driver, Image: s.Image, State: State(s.State), Created: s.Created,
-		URL: s.Endpoint.URL, Labels: s.Labels, Keep: s.Labels[driver.LabelKeep] == "true"}
+		URL: s.Endpoint.URL, Labels: s.Labels, Keep: s.Labels[driver.LabelKeep] == "true",
+		Guarded: s.Labels[driver.LabelGuard] == "true"}
 	for _, p := range s.AppPorts {
 		in.AppPorts = append(in.AppPorts, PortMapping(p))
 	}
@@ -247,6 +251,14 @@ type CreateOptions struct {
 	// see ParseNetworkPolicy); "" is sandbox.network_policy. A runtime
 	// that cannot enforce it (RUNTIME=local) refuses with ErrNotSupported.
 	NetworkPolicy string
+	// Guard guards every writable host-directory mount (`sbx run
+	// --guard`): the sandbox sees a copy-on-write view, and its changes
+	// reach the folder only through Apply. A mount whose mode is "guard",
+	// and the workspace mount with workspace_guard, are guarded anyway.
+	// A driver without the "guard" capability refuses it.
+	Guard bool
+	// GuardMode overrides workspace_guard_mode: "overlay" or "copy".
+	GuardMode string
 	// Resources override docker_runtime_kwargs limits when non-zero.
 	CPUs        float64
 	MemoryBytes int64
@@ -733,6 +745,13 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 		if !collectable(s, o.Grace, time.Now()) {
 			continue
 		}
+		// A guarded sandbox's changes are the user's until applied or
+		// discarded.
+		if s.Labels[driver.LabelGuard] == "true" {
+			if n, err := r.pending(ctx, s.ID); err != nil || n > 0 {
+				continue
+			}
+		}
 		// A running sandbox restarted after its creator left (`sbx start`)
 		// is someone's again; the listing does not say when it started,
 		// so ask.
@@ -898,15 +917,31 @@ func (r *Runtime) spec(ctx context.Context, id string, co CreateOptions, keep bo
 	}
 
 	if r.be.Caps.Traits.HostFilesystem {
+		if co.Guard || cfg.WorkspaceGuard {
+			return driver.Spec{}, r.unsupported("guard the workspace: its sandbox works in the host folder itself")
+		}
 		// The sandbox is the host: the workspace is a host directory.
 		sp.WorkDir = cfg.WorkspaceBase
 	} else {
+		guarded := false
 		for _, v := range append(cfg.Mounts(), co.Volumes...) {
 			if v.Overlay {
 				r.log.Warn("overlay volumes are not supported; skipped", "volume", v.Source+":"+v.Target)
 				continue
 			}
-			sp.Mounts = append(sp.Mounts, driver.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly, Volume: v.Named})
+			m := driver.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly, Volume: v.Named}
+			m.Guard = !v.Named && !v.ReadOnly && (v.Guard || co.Guard || cfg.WorkspaceGuard && v.Target == cfg.WorkspaceMountPathInSandbox)
+			if v.Guard && (v.Named || v.ReadOnly) {
+				return driver.Spec{}, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("mount on %s: only a writable host directory can be guarded", v.Target))
+			}
+			guarded = guarded || m.Guard
+			sp.Mounts = append(sp.Mounts, m)
+		}
+		if guarded {
+			if r.be.Caps.Guard == nil {
+				return driver.Spec{}, r.unsupported("guard a mounted folder (sbx run --guard); RUNTIME=docker can")
+			}
+			sp.GuardMode = cmpOr(co.GuardMode, cfg.WorkspaceGuardMode)
 		}
 	}
 	if ir := r.be.Caps.Images; ir != nil {
@@ -933,4 +968,11 @@ func initialEnv(cfg *config.Config, extra map[string]string) map[string]string {
 		env[k] = v
 	}
 	return env
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -64,6 +64,8 @@ type Config struct {
 	WorkspaceMountPath          string // workspace_mount_path
 	WorkspaceMountPathInSandbox string // workspace_mount_path_in_sandbox
 	WorkspaceMountRewrite       string // workspace_mount_rewrite, "from:to"
+	WorkspaceGuard              bool   // workspace_guard (sbx): the workspace mount is guarded
+	WorkspaceGuardMode          string // workspace_guard_mode (sbx): "", "overlay" or "copy"
 	RunAsOpenHands              bool   // run_as_openhands
 	EnableBrowser               bool   // enable_browser
 	Debug                       bool   // debug

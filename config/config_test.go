@@ -205,6 +205,8 @@ func TestEnvConversions(t *testing.T) {
 		{"RUNTIME_USERNAME=agent", func(c *Config) any { return c.Host.RuntimeUsername }, "agent"},
 		{"DOCKER_HOST_ADDR=host.docker.internal", func(c *Config) any { return c.Host.DockerHostAddr }, "host.docker.internal"},
 		{"DEBUG_RUNTIME=1", func(c *Config) any { return c.Host.DebugRuntime }, true},
+		{"WORKSPACE_GUARD=true", func(c *Config) any { return c.WorkspaceGuard }, true},
+		{"WORKSPACE_GUARD_MODE=copy", func(c *Config) any { return c.WorkspaceGuardMode }, "copy"},
 		{"SANDBOX_VOLUME_OVERLAYS=/var/overlays/", func(c *Config) any { return c.Host.VolumeOverlays }, "/var/overlays"},
 		{"RUNTIME=eventstream", func(c *Config) any { return c.Runtime }, "docker"},
 		// Python literals, as OpenHands' ast.literal_eval reads them.
@@ -472,6 +474,8 @@ func TestParseVolumes(t *testing.T) {
 		{"cache:/root/.cache", []Volume{{Source: "cache", Target: "/root/.cache", Mode: "rw", Named: true}}, ""},
 		{"volume:my-vol:/data:ro", []Volume{{Source: "my-vol", Target: "/data", Mode: "ro", ReadOnly: true, Named: true}}, ""},
 		{"/lower:/workspace:overlay", []Volume{{Source: "/lower", Target: "/workspace", Mode: "overlay", Overlay: true}}, ""},
+		{"/src:/workspace:guard", []Volume{{Source: "/src", Target: "/workspace", Mode: "guard", Guard: true}}, ""},
+		{"cache:/x:guard", nil, "guarded mount needs a host directory"},
 		{"/a:/x:Z", []Volume{{Source: "/a", Target: "/x", Mode: "Z"}}, ""},
 		{"", nil, ""},
 		{" , ", nil, ""},

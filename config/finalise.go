@@ -113,6 +113,11 @@ func (f *finaliser) checkStrings() {
 	default:
 		f.fail(sectionSandbox, "remote_runtime_class", nil, `must be "gvisor" or "sysbox", or unset`)
 	}
+	switch c.WorkspaceGuardMode {
+	case "", "overlay", "copy":
+	default:
+		f.fail(sectionCore, "workspace_guard_mode", nil, `must be "overlay" or "copy", or unset`)
+	}
 	if _, err := netip.ParseAddr(c.Sandbox.RuntimeBindingAddress); err != nil {
 		f.fail(sectionSandbox, "runtime_binding_address", err, "must be an IP address, such as 127.0.0.1 or 0.0.0.0")
 	}

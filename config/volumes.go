@@ -22,6 +22,9 @@ type Volume struct {
 	// Overlay is a copy-on-write mount of a host directory (Mode contains
 	// "overlay"); drivers skip it unless SANDBOX_VOLUME_OVERLAYS is set.
 	Overlay bool
+	// Guard is a guarded mount of a host directory (Mode contains
+	// "guard"): the sandbox writes a change layer, never the directory.
+	Guard bool
 }
 
 // namedVolumePrefix marks an explicit named volume in a mount's host part.
@@ -96,6 +99,10 @@ func parseVolume(entry string) (Volume, error) {
 	}
 	v.ReadOnly = v.Mode == "ro"
 	v.Overlay = strings.Contains(v.Mode, "overlay")
+	v.Guard = strings.Contains(v.Mode, "guard")
+	if v.Guard && v.Named {
+		return v, fmt.Errorf("a guarded mount needs a host directory, not the volume %q", v.Source)
+	}
 	if v.Overlay && v.Named {
 		return v, fmt.Errorf("an overlay mount needs a host directory, not the volume %q", v.Source)
 	}

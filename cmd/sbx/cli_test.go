@@ -45,6 +45,12 @@ func TestUsage(t *testing.T) {
 		{[]string{"exec", "--timeout", "-1s", "id", "true"}, 2, "", "must not be negative"},
 		{[]string{"image"}, 2, "", "want a subcommand"},
 		{[]string{"image", "rmi"}, 2, "", "unknown image command"},
+		{[]string{"run", "--guard-mode", "fuse", "--", "true"}, 2, "", `--guard-mode "fuse"`},
+		{[]string{"run", "-v", "/tmp:/x:guarded", "--", "true"}, 2, "", "want ro, rw or guard"},
+		{[]string{"diff"}, 2, "", "want one sandbox id"},
+		{[]string{"diff", "--stat", "--json", "x"}, 2, "", "alternatives"},
+		{[]string{"apply"}, 2, "", "want a sandbox id"},
+		{[]string{"discard"}, 2, "", "want at least one sandbox id"},
 	} {
 		r := sbxCmd(t, e, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stdout, tc.out) || !strings.Contains(r.stderr, tc.err) {

@@ -54,7 +54,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.AddCommand(
 		a.runCmd(), a.execCmd(), a.attachCmd(), a.lsCmd(), a.stopCmd(), a.startCmd(), a.pauseCmd(), a.resumeCmd(),
-		a.rmCmd(), a.logsCmd(), a.networkCmd(), a.cpCmd(), a.gcCmd(), a.imageCmd(), a.configCmd(), a.versionCmd(),
+		a.rmCmd(), a.diffCmd(), a.applyCmd(), a.discardCmd(), a.logsCmd(), a.networkCmd(), a.cpCmd(), a.gcCmd(), a.imageCmd(), a.configCmd(), a.versionCmd(),
 	)
 	return root
 }

@@ -51,3 +51,21 @@ func TestLocalExecAndCopy(t *testing.T) {
 	// In a local sandbox, sandbox paths are host paths.
 	testCopy(t, e, id, t.TempDir()+"/cp")
 }
+
+// The local runtime has no guard (its sandbox works in the host folder
+// itself): asking for one is refused before anything starts.
+func TestLocalRefusesGuard(t *testing.T) {
+	e := localEnv(t)
+	t.Parallel()
+	r := sbxCmd(t, e, "run", "--rm", "--guard", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "RUNTIME=local cannot guard the workspace") {
+		t.Fatalf("run --guard: %s", r)
+	}
+	r = sbxCmd(t, baseEnv("RUNTIME=local", "WORKSPACE_BASE="+t.TempDir(), "WORKSPACE_GUARD=true"), "run", "--rm", "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "cannot guard") {
+		t.Fatalf("WORKSPACE_GUARD=true: %s", r)
+	}
+	if r := sbxCmd(t, e, "diff", "nosuch"); r.code != 125 || !strings.Contains(r.stderr, "RUNTIME=local cannot guard a mounted folder") {
+		t.Fatalf("diff: %s", r)
+	}
+}

@@ -33,6 +33,10 @@ type runOptions struct {
 	// NetworkPolicy is the egress policy or the name of one ("" is
 	// sandbox.network_policy).
 	NetworkPolicy string
+	// Guard guards the writable host-directory mounts; GuardMode picks
+	// overlay or copy.
+	Guard     bool
+	GuardMode string
 	// Protocol is what the sandbox speaks besides sbx's own use of it:
 	// protocolOpenHands (always) or protocolSWEReX (also SWE-ReX's, for
 	// SWE-agent; implies Detach).
@@ -82,7 +86,9 @@ func (f *runFlags) define(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.o.Remove, "rm", false, "remove the sandbox when the command ends")
 	fs.BoolVarP(&f.o.Detach, "detach", "d", false, "leave the sandbox running and print its id")
 	fs.StringVar(&f.o.Name, "name", "", "sandbox `ID` (default: random)")
-	stringsFlag(fs, &f.vols, "volume", "v", "mount `HOST:DIR[:ro]` (repeatable)")
+	stringsFlag(fs, &f.vols, "volume", "v", "mount `HOST:DIR[:ro|:guard]` (repeatable)")
+	fs.BoolVar(&f.o.Guard, "guard", false, "guard the mounted host folders: the sandbox works on a copy-on-write view; see 'sbx diff', 'sbx apply', 'sbx discard'")
+	fs.StringVar(&f.o.GuardMode, "guard-mode", "", "make guarded folders as an `overlay` or a `copy` (default: overlay where the engine can)")
 	stringsFlag(fs, &f.envs, "env", "e", "set `K=V` in the sandbox's shell; K alone takes the host's value (repeatable)")
 	stringsFlag(fs, &f.labels, "label", "l", "add the label `K=V` to the sandbox (repeatable; dev.sbx.* are sbx's own)")
 	fs.StringVar(&f.o.Image, "image", "", "run `IMAGE` instead of the configured one")
@@ -158,6 +164,11 @@ func (a *app) runOptions(f *runFlags, args []string) (runOptions, error) {
 	}
 	if o.Detach && len(o.Command) > 0 {
 		return o, usageErrorf("run", "-d takes no command; start the sandbox with 'sbx run -d', then 'sbx exec ID -- COMMAND'")
+	}
+	switch o.GuardMode {
+	case "", "overlay", "copy":
+	default:
+		return o, usageErrorf("run", "--guard-mode %q: want overlay or copy", o.GuardMode)
 	}
 	if o.Timeout < 0 {
 		return o, usageErrorf("run", "--timeout must not be negative")
@@ -237,8 +248,10 @@ func parseVolumeFlag(s string) (config.Volume, error) {
 		case "ro":
 			v.Mode, v.ReadOnly = "ro", true
 		case "rw":
+		case "guard":
+			v.Mode, v.Guard = "guard", true
 		default:
-			return config.Volume{}, fmt.Errorf("mode %q: want ro or rw", parts[2])
+			return config.Volume{}, fmt.Errorf("mode %q: want ro, rw or guard", parts[2])
 		}
 	}
 	if host == "" {
@@ -275,7 +288,7 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	sb, err := rt.Create(ctx, sbx.CreateOptions{
 		ID: o.Name, Image: o.Image, Env: o.Env, Volumes: o.Volumes, Plugins: o.Plugins,
 		Labels: o.Labels, Remove: o.Remove, Keep: o.Detach, CPUs: o.CPUs, MemoryBytes: o.MemoryBytes, NoAppPorts: o.NoAppPorts,
-		SWEReX: o.Protocol == protocolSWEReX, NetworkPolicy: o.NetworkPolicy,
+		SWEReX: o.Protocol == protocolSWEReX, NetworkPolicy: o.NetworkPolicy, Guard: o.Guard, GuardMode: o.GuardMode,
 	})
 	if err != nil {
 		if errors.Is(err, sbx.ErrAlreadyExists) {
@@ -297,6 +310,9 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	defer func() {
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
+		if sb.Info().Guarded {
+			defer a.guardHint(cctx, rt, sb.ID())
+		}
 		if cerr := sb.Close(cctx); cerr != nil {
 			what := "stopping"
 			if o.Remove {
@@ -316,6 +332,22 @@ func (a *app) runSandbox(ctx context.Context, o runOptions) (err error) {
 	}
 	res, err := sb.ExecWith(ctx, shellJoin(o.Command), a.sdkExecOptions(o.Timeout))
 	return a.commandResult(res, err, o.Timeout, sb.ID())
+}
+
+// guardHint says, after a guarded run, that its changes wait for the
+// user and how to get them.
+func (a *app) guardHint(ctx context.Context, rt *sbx.Runtime, id string) {
+	ds, err := rt.Diff(ctx, id)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, d := range ds {
+		n += len(d.Changes)
+	}
+	if n > 0 {
+		fmt.Fprintf(a.stderr, "sbx: %d change(s) to the guarded folder wait in sandbox %s: review them with `sbx diff %s`, write them with `sbx apply %s`, or drop them with `sbx discard %s`\n", n, id, id, id, id)
+	}
 }
 
 // cleanupContext outlives a cancelled ctx, so that Ctrl-C still removes

@@ -157,6 +157,35 @@ type ContextBuilder interface {
 	TagImage(ctx context.Context, src, tag string) error
 }
 
+// WorkspaceGuard is a driver that honours Mount.Guard: the sandbox sees
+// a copy-on-write view of a host directory, and its changes stay in a
+// layer the host reads (sbx diff) and applies (sbx apply) after the
+// sandbox stopped. Each guarded mount keeps a manifest of the directory
+// as it was at the start, against which an apply checks for host edits.
+// The layers outlive the sandbox's container until Remove.
+type WorkspaceGuard interface {
+	// GuardLayers lists a sandbox's guarded mounts; none for a sandbox
+	// without any. It works on a stopped sandbox and on one whose
+	// container is gone but whose layers remain.
+	GuardLayers(ctx context.Context, id string) ([]GuardLayer, error)
+	// ResetGuard empties the change layers of a sandbox that is not
+	// running and takes the manifests again (sbx discard, and after an
+	// apply of everything).
+	ResetGuard(ctx context.Context, id string) error
+}
+
+// GuardLayer is one guarded mount's change layer, as paths this process
+// reads.
+type GuardLayer struct {
+	Target string // inside the sandbox
+	Source string // the host directory
+	Mode   string // GuardOverlay or GuardCopy
+	// Dir is the overlay's upper directory, or the root of the copy.
+	Dir string
+	// Manifest is the file holding the start manifest.
+	Manifest string
+}
+
 // Describer reports what the driver runs on, for `sbx version`.
 type Describer interface {
 	// Engine describes the engine; an unreachable one is ErrUnavailable.
@@ -206,7 +235,9 @@ type Capabilities struct {
 	ContextBuild ContextBuilder
 	// Workloads is true when Spec.Workload is honoured (WorkloadRunner).
 	Workloads bool
-	Traits    Traits
+	// Guard is set when Mount.Guard is honoured.
+	Guard  WorkspaceGuard
+	Traits Traits
 }
 
 // CapabilitiesOf discovers what d can do.
@@ -223,6 +254,7 @@ func CapabilitiesOf(d Driver) Capabilities {
 	_, c.SWEReX = d.(SWEReXServer)
 	_, c.Workloads = d.(WorkloadRunner)
 	c.ContextBuild, _ = d.(ContextBuilder)
+	c.Guard, _ = d.(WorkspaceGuard)
 	if t, ok := d.(TraitsReporter); ok {
 		c.Traits = t.Traits()
 	}
@@ -239,7 +271,7 @@ func (c Capabilities) Names() []string {
 		{"pause", c.Pause != nil}, {"restart", c.Restart != nil}, {"kill", c.Kill != nil},
 		{"prune", c.Prune != nil}, {"images", c.Images != nil}, {"build", c.Build != nil},
 		{"describe", c.Describe != nil}, {"network-policy", c.Network != nil}, {"swerex", c.SWEReX}, {"workloads", c.Workloads},
-		{"context-build", c.ContextBuild != nil},
+		{"context-build", c.ContextBuild != nil}, {"guard", c.Guard != nil},
 		{"host-filesystem", c.Traits.HostFilesystem},
 	} {
 		if x.ok {

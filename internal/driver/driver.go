@@ -26,6 +26,7 @@ const (
 	LabelVersion = "dev.sbx.version" // sbx version that created it
 	LabelKeep    = "dev.sbx.keep"    // "true" when keep_runtime_alive was set
 	LabelRemove  = "dev.sbx.rm"      // "true" when the sandbox is removed on close
+	LabelGuard   = "dev.sbx.guard"   // "true" when a mount is guarded (Mount.Guard)
 )
 
 // SandboxdPath is where sandboxd lives inside a sandbox, both when it is
@@ -78,6 +79,10 @@ type Spec struct {
 	// means is the workload's. Only drivers with the WorkloadRunner
 	// capability honour it; the others refuse it with ErrNotImplemented.
 	Workload *Workload
+
+	// GuardMode picks how guarded mounts are made (GuardAuto,
+	// GuardOverlay, GuardCopy).
+	GuardMode string
 }
 
 // Workload is a program run in a sandbox's image as given.
@@ -110,7 +115,25 @@ type Mount struct {
 	Target   string
 	ReadOnly bool
 	Volume   bool
+	// Guard gives the sandbox a copy-on-write view of the host directory
+	// Source: its writes go to a change layer the host reviews and
+	// applies later (WorkspaceGuard), the directory itself is never
+	// written. Only drivers with the WorkspaceGuard capability honour it;
+	// the others refuse it with ErrNotImplemented.
+	Guard bool
 }
+
+// Guard modes: how a guarded mount's change layer is made.
+const (
+	// GuardAuto is an overlay where the engine can mount one, else a copy.
+	GuardAuto = ""
+	// GuardOverlay: the host directory is an overlay's lower layer and the
+	// changes are its upper directory.
+	GuardOverlay = "overlay"
+	// GuardCopy: the directory is copied in at start and compared with
+	// the manifest taken then.
+	GuardCopy = "copy"
+)
 
 // Network says how the sandbox is reached.
 type Network struct {

@@ -65,7 +65,7 @@ func TestCreateCancelledDuringContainerCreate(t *testing.T) {
 		}
 		return client.ContainerCreateResult{ID: "c1"}, nil
 	}
-	_, err := fakeDriver(f).create(ctx, driver.Spec{ID: "x1", Image: "img", Prebuilt: true}, "", "tok")
+	_, err := fakeDriver(f).create(ctx, driver.Spec{ID: "x1", Image: "img", Prebuilt: true}, "", "tok", nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -92,7 +92,7 @@ func TestCreateGivenUpRemovesOnlyItsOwn(t *testing.T) {
 		f.create = func(context.Context, client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
 			return client.ContainerCreateResult{}, fmt.Errorf("create: %w", context.DeadlineExceeded)
 		}
-		if _, err := fakeDriver(f).create(context.Background(), driver.Spec{ID: "x2", Image: "img", Prebuilt: true}, "", "tok"); err == nil {
+		if _, err := fakeDriver(f).create(context.Background(), driver.Spec{ID: "x2", Image: "img", Prebuilt: true}, "", "tok", nil); err == nil {
 			t.Fatal("no error")
 		}
 		if !slices.Equal(f.removed, tc.want) {
@@ -113,7 +113,7 @@ func TestCreateCancelledOnConflictKeepsTheOther(t *testing.T) {
 		cancel()
 		return client.ContainerCreateResult{}, cerrdefs.ErrConflict.WithMessage("name in use")
 	}
-	if _, err := fakeDriver(f).create(ctx, driver.Spec{ID: "x3", Image: "img", Prebuilt: true}, "", "tok"); err == nil {
+	if _, err := fakeDriver(f).create(ctx, driver.Spec{ID: "x3", Image: "img", Prebuilt: true}, "", "tok", nil); err == nil {
 		t.Fatal("no error")
 	}
 	if len(f.removed) > 0 {

@@ -243,28 +243,45 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 			return driver.Sandbox{}, err
 		}
 	}
-	sb, err := d.create(ctx, spec, vol, token)
+	guards, err := d.makeGuards(ctx, spec)
+	if err != nil {
+		return driver.Sandbox{}, err
+	}
+	sb, err := d.create(ctx, spec, vol, token, guards)
 	if err != nil && vol != "" && errors.Is(err, errMissingSandboxd) {
 		// The volume was created by a process that died before filling
 		// it; fill it again once.
 		d.log.Warn("sandboxd volume was empty; refilling", "volume", vol)
 		if rerr := d.resetVolume(ctx, vol, spec.Image); rerr != nil {
-			return driver.Sandbox{}, rerr
+			err = rerr
+		} else {
+			sb, err = d.create(ctx, spec, vol, token, guards)
 		}
-		sb, err = d.create(ctx, spec, vol, token)
+	}
+	if err != nil && spec.GuardMode == driver.GuardAuto && hasOverlay(guards) && isVolumeMountFailure(err) {
+		// Creating an overlay volume checks nothing; the start is where an
+		// engine that cannot mount one (Docker Desktop's shares, rootless,
+		// SELinux) says so. The guard falls back to a copy.
+		d.log.Warn("the engine cannot mount an overlay for a guarded folder; copying it instead", "err", err)
+		if err = d.toCopy(ctx, spec.ID, guards); err == nil {
+			sb, err = d.create(ctx, spec, vol, token, guards)
+		}
+	}
+	if err != nil && len(guards) > 0 {
+		_ = d.removeGuardVolumes(ctx, spec.ID)
 	}
 	return sb, err
 }
 
 var errMissingSandboxd = errors.New("sandboxd missing from its volume")
 
-func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string) (driver.Sandbox, error) {
+func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string, guards []*guardMount) (driver.Sandbox, error) {
 	name := ContainerName(spec.ID)
 	egress, err := d.egressFor(ctx, spec)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
-	cfg, hostCfg, err := d.containerConfig(spec, vol, token, egress)
+	cfg, hostCfg, err := d.containerConfig(spec, vol, token, egress, guards)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
@@ -317,6 +334,17 @@ again:
 			defer att.Close()
 		}
 	}
+	if err := d.beforeStart(ctx, id, guards); err != nil {
+		return driver.Sandbox{}, err
+	}
+	// The overlays' manifests are being taken; every return waits for
+	// them, so none writes after Create returned.
+	defer func() {
+		if err := afterStart(guards); err != nil && ok {
+			ok = false
+			d.discard(ctx, id)
+		}
+	}()
 	t1 := time.Now()
 	if _, err := d.api.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if vol != "" && isMissingSandboxd(err) {
@@ -338,6 +366,9 @@ again:
 	sb, err := d.waitReady(ctx, spec.ID, id, early)
 	if err != nil {
 		return driver.Sandbox{}, err
+	}
+	if err := afterStart(guards); err != nil {
+		return driver.Sandbox{}, fmt.Errorf("the start manifest of a guarded folder: %w", err)
 	}
 	ok = true
 	d.log.Debug("container ready", "name", name, "create", t1.Sub(t0), "start", t2.Sub(t1), "ready", time.Since(t2))
@@ -439,7 +470,7 @@ func (d *Driver) exited(ctx context.Context, cid string, early *tailBuffer) erro
 	return errdefs.New(errdefs.ErrUnavailable, msg)
 }
 
-func (d *Driver) containerConfig(spec driver.Spec, vol, token string, egress *sandboxNet) (*container.Config, *container.HostConfig, error) {
+func (d *Driver) containerConfig(spec driver.Spec, vol, token string, egress *sandboxNet, guards []*guardMount) (*container.Config, *container.HostConfig, error) {
 	workDir := spec.WorkDir
 	if workDir == "" {
 		workDir = "/workspace"
@@ -598,7 +629,14 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string, egress *sa
 		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: vol, Target: "/opt/sbx", ReadOnly: true,
 			VolumeOptions: &mount.VolumeOptions{NoCopy: true}})
 	}
+	if len(guards) > 0 {
+		labels[driver.LabelGuard] = "true"
+	}
+	hc.Mounts = append(hc.Mounts, guardMounts(guards)...)
 	for _, m := range spec.Mounts {
+		if m.Guard {
+			continue
+		}
 		mm := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
 		if m.Volume {
 			mm.Type = mount.TypeVolume
@@ -784,7 +822,14 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 	d.unregister(ctx, id, c)
 	_, err = d.api.ContainerKill(ctx, cid, client.ContainerKillOptions{Signal: "TERM"})
 	if cerrdefs.IsNotFound(err) || isNotRunning(err) {
-		return nil
+		err = nil
+	}
+	if err == nil && c.Config != nil && c.Config.Labels[driver.LabelGuard] == "true" {
+		// The guard's changes are applied right after a `--rm` run ends,
+		// which needs the overlay unmounted: the container gone.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return d.waitRemoved(wctx, cid)
 	}
 	return classify(err, "kill "+id)
 }
@@ -858,22 +903,30 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	// for sbx it does not exist.
 	cid, c, err := d.ownContainer(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return nil
+		// Guard volumes outlive an auto-removed container.
+		return d.removeGuardVolumes(ctx, id)
 	}
 	if err != nil {
 		return err
 	}
 	d.unregister(ctx, id, c)
+	guarded := c.Config != nil && c.Config.Labels[driver.LabelGuard] == "true"
 	_, err = d.api.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
-		return nil
+		if !guarded {
+			return nil
+		}
+		return d.removeGuardVolumes(ctx, id)
 	}
 	// A removal already under way (AutoRemove after a kill) is waited
 	// for: the name is free when Remove returns.
 	if isRemovalInProgress(err) {
 		wctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		return d.waitRemoved(wctx, cid)
+		if err := d.waitRemoved(wctx, cid); err != nil {
+			return err
+		}
+		return d.removeGuardVolumes(ctx, id)
 	}
 	return classify(err, "remove "+id)
 }

@@ -64,7 +64,7 @@ func TestCapabilities(t *testing.T) {
 	}
 	defer d.Close()
 	got := strings.Join(driver.CapabilitiesOf(d).Names(), ",")
-	if want := "pause,restart,kill,prune,images,build,describe,network-policy,swerex,workloads,context-build"; got != want {
+	if want := "pause,restart,kill,prune,images,build,describe,network-policy,swerex,workloads,context-build,guard"; got != want {
 		t.Errorf("capabilities = %s, want %s", got, want)
 	}
 }
@@ -240,7 +240,7 @@ func TestPruneVolumes(t *testing.T) {
 func TestContainerConfigLaunch(t *testing.T) {
 	spec := driver.Spec{ID: "x", Image: "img", User: "root", UserID: 0, Plugins: []string{"agent_skills", "jupyter"},
 		Env: map[string]string{"SESSION_API_KEY": "from-spec", "X": "1"}, Debug: true}
-	cfg, _, err := (&Driver{}).containerConfig(spec, "", "tok", nil)
+	cfg, _, err := (&Driver{}).containerConfig(spec, "", "tok", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,3 +37,12 @@ func isNotRunning(err error) bool {
 func isMissingSandboxd(err error) bool {
 	return err != nil && strings.Contains(err.Error(), driver.SandboxdPath) && strings.Contains(err.Error(), "no such file")
 }
+
+// isVolumeMountFailure reports a container start the engine refused
+// because it could not mount a volume: "error while mounting volume
+// '<path>': failed to mount local volume: mount overlay:…" (20.10). It
+// is the only sign that overlay volumes do not work on this engine:
+// creating one checks nothing.
+func isVolumeMountFailure(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "error while mounting volume")
+}

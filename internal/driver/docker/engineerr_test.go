@@ -74,6 +74,11 @@ func TestEngineErrorPredicates(t *testing.T) {
 		// The same failure for another program is the image's problem, not
 		// a missing volume.
 		{"start without another program", start, engineAnswer{400, `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/bin/nope": stat /bin/nope: no such file or directory: unknown`}, isMissingSandboxd, false},
+		// A `local` volume of type overlay whose lowerdir does not exist,
+		// mounted by `docker run -v vol:/workspace` (the status is not
+		// what the predicate reads).
+		{"start with an overlay the engine cannot mount", start, engineAnswer{500, `error while mounting volume '/var/lib/docker/volumes/guardprobe/_data': failed to mount local volume: mount overlay:/var/lib/docker/volumes/guardprobe/_data, data: lowerdir=/nonexistent-guard,upperdir=/tmp/u,workdir=/tmp/w: no such file or directory`}, isVolumeMountFailure, true},
+		{"start failing otherwise", start, engineAnswer{400, `failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/bin/nope": stat /bin/nope: no such file or directory: unknown`}, isVolumeMountFailure, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call(answeringEngine(t, tc.answer))
@@ -85,7 +90,7 @@ func TestEngineErrorPredicates(t *testing.T) {
 			}
 		})
 	}
-	for _, pred := range []func(error) bool{isRemovalInProgress, isNotRunning, isMissingSandboxd} {
+	for _, pred := range []func(error) bool{isRemovalInProgress, isNotRunning, isMissingSandboxd, isVolumeMountFailure} {
 		if pred(nil) {
 			t.Error("a predicate holds for nil")
 		}

@@ -39,7 +39,7 @@ func TestContainerConfigSWEReX(t *testing.T) {
 	np := network.MustParsePort("8000/tcp")
 	spec := driver.Spec{ID: "x", Image: "img", SWEReX: &driver.SWEReX{Token: "tok-1"},
 		Network: driver.Network{BindAddress: "127.0.0.2", NoAppPorts: true}}
-	cfg, hc, err := d.containerConfig(spec, "", "oh-token", nil)
+	cfg, hc, err := d.containerConfig(spec, "", "oh-token", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestContainerConfigSWEReX(t *testing.T) {
 
 	// No token given: the driver picks a random one.
 	spec.SWEReX = &driver.SWEReX{}
-	cfg, _, err = d.containerConfig(spec, "", "oh-token", nil)
+	cfg, _, err = d.containerConfig(spec, "", "oh-token", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestContainerConfigSWEReX(t *testing.T) {
 	spec.SWEReX = nil
 	spec.Labels = map[string]string{labelSWEReX: "8000"}
 	spec.Env = map[string]string{launch.EnvSWEReXAddr: "0.0.0.0:9"}
-	cfg, hc, err = d.containerConfig(spec, "", "oh-token", nil)
+	cfg, hc, err = d.containerConfig(spec, "", "oh-token", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestContainerConfigSWEReX(t *testing.T) {
 	// In the host's network the listener takes a free host port on the
 	// binding address, as sandboxd's own does.
 	spec = driver.Spec{ID: "x", Image: "img", SWEReX: &driver.SWEReX{Token: "t"}, Network: driver.Network{HostNetwork: true}}
-	cfg, _, err = d.containerConfig(spec, "", "oh-token", nil)
+	cfg, _, err = d.containerConfig(spec, "", "oh-token", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

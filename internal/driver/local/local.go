@@ -156,6 +156,13 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if spec.Workload != nil {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented, "RUNTIME=local runs sandboxd only: it cannot run another program as a sandbox (a Spec.Workload)")
 	}
+	for _, m := range spec.Mounts {
+		if m.Guard {
+			// The sandbox is the host folder itself: there is no view to
+			// put a change layer under.
+			return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented, "the local driver cannot guard a folder: its sandbox works in the host folder itself")
+		}
+	}
 	if spec.SWEReX != nil {
 		// A copy: the token picked here is the sandbox's, kept in its
 		// state file (0600), not the caller's.

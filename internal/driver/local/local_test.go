@@ -615,3 +615,13 @@ func TestTailOffset(t *testing.T) {
 		}
 	}
 }
+
+// Without the guard capability a guarded mount is refused, not ignored:
+// ignoring it would let the agent write the folder it was to be kept from.
+func TestRefusesGuardedMount(t *testing.T) {
+	d := newDriver(t, "")
+	_, err := d.Create(context.Background(), driver.Spec{ID: "guard1", Mounts: []driver.Mount{{Source: t.TempDir(), Target: "/workspace", Guard: true}}})
+	if !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Fatalf("create with a guarded mount: %v", err)
+	}
+}
