@@ -330,6 +330,11 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if err := checkID(spec.ID); err != nil {
 		return driver.Sandbox{}, err
 	}
+	// Modal has CIDR allow-lists of its own but no domain allow-list sbx
+	// could map a policy onto; say so rather than run unpoliced.
+	if err := driver.CheckPolicy("modal", "sbx does not map egress policies onto Modal's network settings yet", spec); err != nil {
+		return driver.Sandbox{}, err
+	}
 	if spec.Image == "" {
 		// A caller that did not ask ResolveImage gets what it would have.
 		img, err := d.ResolveImage(ctx, "")
