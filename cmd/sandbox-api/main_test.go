@@ -154,25 +154,34 @@ func getJSON(t *testing.T, url, key string, v any) int {
 	return resp.StatusCode
 }
 
-// TestKill9DuringCreates: sandbox-api is killed with SIGKILL while 50
-// /start calls are in flight; after a restart no container lacks a live
-// record, and every live record has its running container (or it is
-// marked error with a reason).
-func TestKill9DuringCreates(t *testing.T) {
+// newService builds sandbox-api, makes a key and starts the service on a
+// SQLite store and an instance name of the test's own; the image is the
+// test image its runtimes use.
+func newService(t *testing.T) (s *service, key, image string) {
+	t.Helper()
 	requireDocker(t)
-	image := os.Getenv("SBX_TEST_IMAGE")
+	image = os.Getenv("SBX_TEST_IMAGE")
 	if image == "" {
 		image = "sbx-test/debian:bookworm"
 	}
-	s := &service{t: t, bin: build(t), db: filepath.Join(t.TempDir(), "api.db"), instance: "test-" + ids.New(6),
+	s = &service{t: t, bin: build(t), db: filepath.Join(t.TempDir(), "api.db"), instance: "test-" + ids.New(6),
 		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	t.Cleanup(s.cleanup)
 	out, err := exec.Command(filepath.Join(s.bin, "sandbox-api"), "keys", "create", "k", "--db", s.db).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := strings.TrimSpace(string(out))
+	key = strings.TrimSpace(string(out))
 	s.start()
+	return s, key, image
+}
+
+// TestKill9DuringCreates: sandbox-api is killed with SIGKILL while 50
+// /start calls are in flight; after a restart no container lacks a live
+// record, and every live record has its running container (or it is
+// marked error with a reason).
+func TestKill9DuringCreates(t *testing.T) {
+	s, key, image := newService(t)
 
 	const n = 50
 	body := func(i int) []byte {
@@ -279,20 +288,7 @@ func TestKill9DuringCreates(t *testing.T) {
 // SIGTERM drains: an action in flight through the proxy gets its answer,
 // then the service exits 0; the runtime keeps running for the next one.
 func TestSIGTERMDrains(t *testing.T) {
-	requireDocker(t)
-	image := os.Getenv("SBX_TEST_IMAGE")
-	if image == "" {
-		image = "sbx-test/debian:bookworm"
-	}
-	s := &service{t: t, bin: build(t), db: filepath.Join(t.TempDir(), "api.db"), instance: "test-" + ids.New(6),
-		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	t.Cleanup(s.cleanup)
-	out, err := exec.Command(filepath.Join(s.bin, "sandbox-api"), "keys", "create", "k", "--db", s.db).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := strings.TrimSpace(string(out))
-	s.start()
+	s, key, image := newService(t)
 	b, _ := json.Marshal(map[string]any{"image": image, "session_id": "drain", "working_dir": "/openhands/code/",
 		"command": []string{"python", "-u", "-m", "openhands.runtime.action_execution_server", "60000", "--working-dir", "/workspace", "--username", "root", "--user-id", "0"}})
 	req, _ := http.NewRequest("POST", "http://"+s.addr+"/start", bytes.NewReader(b))

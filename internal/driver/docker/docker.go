@@ -633,35 +633,8 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string, egress *sa
 		labels[driver.LabelGuard] = "true"
 	}
 	hc.Mounts = append(hc.Mounts, guardMounts(guards)...)
-	for _, m := range spec.Mounts {
-		if m.Guard {
-			continue
-		}
-		mm := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
-		if m.Volume {
-			mm.Type = mount.TypeVolume
-		}
-		hc.Mounts = append(hc.Mounts, mm)
-	}
-	r := spec.Resources
-	hc.NanoCPUs = int64(r.CPUs * 1e9)
-	hc.Memory = r.MemoryBytes
-	hc.MemorySwap = r.MemorySwapBytes
-	hc.CpusetCpus = r.CpusetCPUs
-	pids := r.PidsLimit
-	if pids == 0 {
-		pids = DefaultPidsLimit
-	}
-	if pids > 0 {
-		hc.PidsLimit = &pids
-	}
-	if r.GPU || len(r.GPUDevices) > 0 {
-		req := container.DeviceRequest{Capabilities: [][]string{{"gpu"}}, Count: -1}
-		if len(r.GPUDevices) > 0 {
-			req.Count, req.DeviceIDs = 0, r.GPUDevices
-		}
-		hc.DeviceRequests = []container.DeviceRequest{req}
-	}
+	hc.Mounts = append(hc.Mounts, plainMounts(spec)...)
+	applyResources(hc, spec.Resources)
 	return cfg, hc, nil
 }
 
@@ -1218,4 +1191,43 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+// plainMounts are spec's bind and volume mounts, guarded ones left out
+// (they are made by guard.go).
+func plainMounts(spec driver.Spec) []mount.Mount {
+	var out []mount.Mount
+	for _, m := range spec.Mounts {
+		if m.Guard {
+			continue
+		}
+		mm := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		if m.Volume {
+			mm.Type = mount.TypeVolume
+		}
+		out = append(out, mm)
+	}
+	return out
+}
+
+// applyResources sets spec's limits on hc, with the default pids limit.
+func applyResources(hc *container.HostConfig, r driver.Resources) {
+	hc.NanoCPUs = int64(r.CPUs * 1e9)
+	hc.Memory = r.MemoryBytes
+	hc.MemorySwap = r.MemorySwapBytes
+	hc.CpusetCpus = r.CpusetCPUs
+	pids := r.PidsLimit
+	if pids == 0 {
+		pids = DefaultPidsLimit
+	}
+	if pids > 0 {
+		hc.PidsLimit = &pids
+	}
+	if r.GPU || len(r.GPUDevices) > 0 {
+		req := container.DeviceRequest{Capabilities: [][]string{{"gpu"}}, Count: -1}
+		if len(r.GPUDevices) > 0 {
+			req.Count, req.DeviceIDs = 0, r.GPUDevices
+		}
+		hc.DeviceRequests = []container.DeviceRequest{req}
+	}
 }

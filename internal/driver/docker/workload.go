@@ -8,7 +8,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
@@ -27,6 +26,16 @@ func (d *Driver) createWorkload(ctx context.Context, spec driver.Spec) (driver.S
 	}
 	if spec.SWEReX != nil {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrInvalidArgument, "a workload sandbox runs no sandboxd, so it serves no SWE-ReX")
+	}
+	// Not yet for workloads: a guarded folder and an egress policy need
+	// sandboxd's side of the work; refusing beats running unguarded.
+	for _, m := range spec.Mounts {
+		if m.Guard {
+			return driver.Sandbox{}, errdefs.New(errdefs.ErrNotImplemented, "a workload sandbox cannot guard a folder yet")
+		}
+	}
+	if err := driver.CheckPolicy("docker", "a workload sandbox (sandbox-api's V1 runtimes) is not policed yet", spec); err != nil {
+		return driver.Sandbox{}, err
 	}
 	if spec.Network.HostNetwork && len(w.Ports) > 0 {
 		return driver.Sandbox{}, errdefs.New(errdefs.ErrInvalidArgument, "a workload in the host's network publishes no ports")
@@ -73,25 +82,8 @@ func (d *Driver) createWorkload(ctx context.Context, spec driver.Spec) (driver.S
 			hc.PortBindings[np] = []network.PortBinding{{HostIP: bind}}
 		}
 	}
-	for _, m := range spec.Mounts {
-		mm := mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
-		if m.Volume {
-			mm.Type = mount.TypeVolume
-		}
-		hc.Mounts = append(hc.Mounts, mm)
-	}
-	r := spec.Resources
-	hc.NanoCPUs = int64(r.CPUs * 1e9)
-	hc.Memory = r.MemoryBytes
-	hc.MemorySwap = r.MemorySwapBytes
-	hc.CpusetCpus = r.CpusetCPUs
-	pids := r.PidsLimit
-	if pids == 0 {
-		pids = DefaultPidsLimit
-	}
-	if pids > 0 {
-		hc.PidsLimit = &pids
-	}
+	hc.Mounts = plainMounts(spec)
+	applyResources(hc, spec.Resources)
 	res, err := d.createContainer(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
 	if err != nil {
 		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {

@@ -12,6 +12,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/netpolicy"
 )
 
 // A Spec.Workload runs the image's own program as given: its command,
@@ -77,6 +78,20 @@ func TestWorkload(t *testing.T) {
 	}
 	if _, err := d.Inspect(ctx, bad.ID); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("the failed workload is still there: %v", err)
+	}
+	// A guarded folder or an egress policy would be a silent downgrade.
+	guarded := bad
+	guarded.Workload = &driver.Workload{Command: []string{"true"}}
+	guarded.Mounts = []driver.Mount{{Source: t.TempDir(), Target: "/w", Guard: true}}
+	if _, err := d.Create(ctx, guarded); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("a guarded workload: %v", err)
+	}
+	policed := bad
+	policed.Workload = &driver.Workload{Command: []string{"true"}}
+	none, _ := netpolicy.Parse("none")
+	policed.Network.Policy = &none
+	if _, err := d.Create(ctx, policed); !errors.Is(err, errdefs.ErrNotImplemented) {
+		t.Errorf("a policed workload: %v", err)
 	}
 	for _, w := range []*driver.Workload{{}, {Command: []string{"x"}, Ports: []int{70000}}} {
 		bad.Workload = w
