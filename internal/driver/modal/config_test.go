@@ -63,6 +63,8 @@ func TestResolveCredentials(t *testing.T) {
 		{name: "a profile without a secret", profile: twoProfiles, env: map[string]string{"MODAL_PROFILE": "half"},
 			wantErr: "has no token_id and token_secret", wantClass: errdefs.ErrUnauthorized},
 		{name: "no active profile", profile: "[a]\ntoken_id = \"x\"\ntoken_secret = \"y\"\n",
+			wantErr: "active = true", wantClass: errdefs.ErrUnauthorized},
+		{name: "an empty profile file", profile: "# nothing yet\n",
 			wantErr: "needs Modal credentials", wantClass: errdefs.ErrUnauthorized},
 		{name: "nothing at all", wantErr: "needs Modal credentials", wantClass: errdefs.ErrUnauthorized},
 		{name: "a broken profile file", profile: "[a\n", wantErr: "is not a Modal profile file", wantClass: errdefs.ErrInvalidArgument},
@@ -114,6 +116,31 @@ func TestResolveCredentialsHome(t *testing.T) {
 	got, err := ResolveCredentials(config.Default(), env(nil), home)
 	if err != nil || !got.FromProfile || !strings.Contains(got.Source, filepath.Join(home, ".modal.toml")) {
 		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+// A file whose profiles are complete but none active is what a hand-made
+// file often looks like: the error names the file, the two ways to pick
+// one and the profiles there are, rather than asking for credentials the
+// user already has. Like the SDK, the driver does not pick one itself.
+func TestResolveCredentialsNoActiveProfile(t *testing.T) {
+	path := writeProfile(t, "[work]\ntoken_id = \"ak-w\"\ntoken_secret = \"as-w\"\n[home]\ntoken_id = \"ak-h\"\ntoken_secret = \"as-h\"\n")
+	got, err := ResolveCredentials(config.Default(), env(map[string]string{"MODAL_CONFIG_PATH": path}), t.TempDir())
+	if err == nil {
+		t.Fatalf("got %+v, want an error: no profile is active", got)
+	}
+	if !errors.Is(err, errdefs.ErrUnauthorized) {
+		t.Errorf("class of %v: want ErrUnauthorized", err)
+	}
+	for _, want := range []string{path, "active = true", "MODAL_PROFILE=<name>", `"home", "work"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	for _, secret := range []string{"as-w", "as-h", "ak-w", "ak-h"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows a token: %v", err)
+		}
 	}
 }
 
