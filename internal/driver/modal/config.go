@@ -60,12 +60,19 @@ func ResolveCredentials(cfg *config.Config, getenv func(string) string, home str
 		return Credentials{}, errdefs.New(errdefs.ErrUnauthorized, "RUNTIME=modal: a Modal token secret is set ("+source+") but no token id")
 	}
 
-	path := getenv("MODAL_CONFIG_PATH")
-	if path == "" && home != "" {
+	path, where := getenv("MODAL_CONFIG_PATH"), ""
+	switch {
+	case path != "":
+		// `modal token new` writes to MODAL_CONFIG_PATH too.
+		where = path + " (MODAL_CONFIG_PATH)"
+	case home != "":
 		path = filepath.Join(home, ".modal.toml")
+		where = path
+	default:
+		where = "~/.modal.toml"
 	}
 	missing := errdefs.New(errdefs.ErrUnauthorized,
-		"RUNTIME=modal needs Modal credentials: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or MODAL_API_TOKEN_ID and MODAL_API_TOKEN_SECRET), or run `modal token new` to write a profile to ~/.modal.toml")
+		"RUNTIME=modal needs Modal credentials: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or MODAL_API_TOKEN_ID and MODAL_API_TOKEN_SECRET), or run `modal token new` to write a profile to "+where)
 	if path == "" {
 		return Credentials{}, missing
 	}

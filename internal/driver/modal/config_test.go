@@ -144,6 +144,25 @@ func TestResolveCredentialsNoActiveProfile(t *testing.T) {
 	}
 }
 
+// MODAL_CONFIG_PATH naming no file: the error points at that path, where
+// the user looks (and where `modal token new` writes), not at the default.
+func TestResolveCredentialsMissingConfigPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "elsewhere", "modal.toml")
+	_, err := ResolveCredentials(config.Default(), env(map[string]string{"MODAL_CONFIG_PATH": path}), t.TempDir())
+	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "MODAL_CONFIG_PATH") {
+		t.Fatalf("err = %v, want ErrUnauthorized naming %s and MODAL_CONFIG_PATH", err, path)
+	}
+	if strings.Contains(err.Error(), "~/.modal.toml") {
+		t.Errorf("the error names the default file, not the one given: %v", err)
+	}
+	// Without MODAL_CONFIG_PATH the file is the home's, spelled out.
+	home := t.TempDir()
+	_, err = ResolveCredentials(config.Default(), env(nil), home)
+	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), filepath.Join(home, ".modal.toml")) {
+		t.Errorf("err = %v, want ErrUnauthorized naming %s", err, filepath.Join(home, ".modal.toml"))
+	}
+}
+
 func TestSettingsFromConfig(t *testing.T) {
 	for _, tc := range []struct {
 		factor, closeDelay, initTimeout int
