@@ -368,16 +368,37 @@ func BenchmarkCreateFake(b *testing.B) {
 
 // A Create whose context ends while Modal is still making the sandbox
 // leaves nothing behind: the fake, like Modal, finishes making it, and
-// the driver finds it by name and key and terminates it.
+// the driver finds it by name and key and terminates it. The context is
+// cancelled once the fake has the create call, so the test cannot pass
+// on a Create that never asked for a sandbox.
 func TestFakeCreateGivenUp(t *testing.T) {
 	fake := fakeEnv(t)
 	d := openDriver(t, config.Default())
+	// The App and the auth token first, so the create call is the next
+	// the fake sees.
+	if _, err := d.List(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
 	id := "mg-" + ids.New(5)
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if _, err := d.Create(ctx, driver.Spec{ID: id}); err == nil {
+	created := func() bool {
+		c := fake.Calls()
+		return c["SandboxCreateV2"]+c["SandboxCreate"] > 0
+	}
+	go func() {
+		defer cancel()
+		for !created() && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err := d.Create(ctx, driver.Spec{ID: id})
+	if err == nil {
 		d.Remove(t.Context(), id)
-		t.Skip("the create finished within 150 ms; nothing was given up")
+		t.Fatal("Create succeeded although its context was cancelled")
+	}
+	if !created() {
+		t.Fatalf("the create call never reached the fake (calls: %v); err %v", fake.Calls(), err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for fake.Definition("sbx-"+id) != nil {
