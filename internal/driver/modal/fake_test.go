@@ -370,7 +370,8 @@ func BenchmarkCreateFake(b *testing.B) {
 // leaves nothing behind: the fake, like Modal, finishes making it, and
 // the driver finds it by name and key and terminates it. The context is
 // cancelled once the fake has the create call, so the test cannot pass
-// on a Create that never asked for a sandbox.
+// on a Create that never asked for a sandbox; and the error is the
+// caller's cancellation, not Modal being unavailable.
 func TestFakeCreateGivenUp(t *testing.T) {
 	fake := fakeEnv(t)
 	d := openDriver(t, config.Default())
@@ -399,6 +400,12 @@ func TestFakeCreateGivenUp(t *testing.T) {
 	}
 	if !created() {
 		t.Fatalf("the create call never reached the fake (calls: %v); err %v", fake.Calls(), err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Create given up: %v, want an error wrapping context.Canceled", err)
+	}
+	if errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("Create given up by its caller is classified unavailable: %v", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for fake.Definition("sbx-"+id) != nil {

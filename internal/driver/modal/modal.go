@@ -327,6 +327,19 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if spec.ID == "" {
 		spec.ID = ids.New(8)
 	}
+	sb, err := d.create(ctx, spec)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The SDK reports a call its context ended as a gRPC status
+		// (Canceled, DeadlineExceeded), which reads as Modal failing;
+		// the caller gave up (Ctrl-C, a timeout), and errors.Is must say
+		// so.
+		d.log.Debug("modal: create given up", "id", spec.ID, "err", err)
+		return driver.Sandbox{}, fmt.Errorf("modal: create sandbox %s: %w", sandboxName(spec.ID), ctx.Err())
+	}
+	return sb, err
+}
+
+func (d *Driver) create(ctx context.Context, spec driver.Spec) (driver.Sandbox, error) {
 	if err := checkID(spec.ID); err != nil {
 		return driver.Sandbox{}, err
 	}
