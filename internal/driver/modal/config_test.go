@@ -3,10 +3,12 @@ package modal
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/sbx-dev/sbx/config"
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -352,4 +355,38 @@ func FuzzProfileFile(f *testing.F) {
 			t.Fatalf("credentials from nowhere: %+v", got)
 		}
 	})
+}
+
+// A sandboxd binary that went missing between Locate and the copy-in is
+// an ErrNotFound naming it, as Locate's own error is, not a bare
+// *fs.PathError; copyIn opens it before touching the sandbox.
+func TestCopyInMissingBinary(t *testing.T) {
+	d := testDriver(t, Options{})
+	path := filepath.Join(t.TempDir(), "sandboxd")
+	err := d.copyIn(t.Context(), nil, sandboxdbin.Binary{Path: path})
+	if !errors.Is(err, errdefs.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("copyIn of a missing binary: %v, want ErrNotFound wrapping fs.ErrNotExist, naming %s", err, path)
+	}
+}
+
+func TestClassifyLocal(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		class error
+	}{
+		{&fs.PathError{Op: "open", Path: "/x", Err: fs.ErrNotExist}, errdefs.ErrNotFound},
+		{&fs.PathError{Op: "open", Path: "/x", Err: fs.ErrPermission}, errdefs.ErrPermission},
+		{&fs.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, errdefs.ErrInsufficientStorage},
+		{errors.New("broken pipe"), errdefs.ErrInternal},
+		// A writer's own class is kept (a response that refuses more).
+		{fmt.Errorf("limit: %w", errdefs.ErrTooLarge), errdefs.ErrTooLarge},
+	} {
+		got := classifyLocal(tc.err, "op")
+		if !errors.Is(got, tc.class) || !errors.Is(got, tc.err) || !strings.HasPrefix(got.Error(), "op: ") {
+			t.Errorf("classifyLocal(%v) = %v, want class %v wrapping it", tc.err, got, tc.class)
+		}
+	}
+	if got := classifyLocal(fmt.Errorf("limit: %w", errdefs.ErrTooLarge), "op"); errors.Is(got, errdefs.ErrInternal) {
+		t.Errorf("a classified error gains ErrInternal: %v", got)
+	}
 }

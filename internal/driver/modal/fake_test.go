@@ -227,7 +227,18 @@ func TestFakeSawTheFlow(t *testing.T) {
 			t.Errorf("the driver's own tag %s shows as a label", k)
 		}
 	}
+	// A writer that fails (the client reading the logs went away) ends
+	// Logs with a classified error that still carries the writer's.
+	if err := d.Logs(ctx, id, failingWriter{}, 0); !errors.Is(err, errdefs.ErrInternal) || !errors.Is(err, errWriterGone) {
+		t.Errorf("Logs into a failing writer: %v, want ErrInternal wrapping the writer's error", err)
+	}
 }
+
+var errWriterGone = errors.New("the reader went away")
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errWriterGone }
 
 // A wrong token is refused by the (fake) server, and the driver says so
 // as ErrUnauthorized.

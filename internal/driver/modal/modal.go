@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -36,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	modalsdk "github.com/modal-labs/modal-client/go"
@@ -442,7 +444,7 @@ func (d *Driver) discard(ctx context.Context, id, key string) {
 func (d *Driver) copyIn(ctx context.Context, sb *modalsdk.Sandbox, bin sandboxdbin.Binary) error {
 	f, err := os.Open(bin.Path)
 	if err != nil {
-		return fmt.Errorf("modal: sandboxd: %w", err)
+		return classifyLocal(err, "modal: sandboxd")
 	}
 	defer f.Close()
 	timeout := d.startTimeout
@@ -550,14 +552,16 @@ func writeLogs(ctx context.Context, sb *modalsdk.Sandbox, w io.Writer, n int) er
 			continue
 		}
 		if _, err := io.WriteString(w, e.Message); err != nil {
-			return err
+			return classifyLocal(err, "modal: writing logs")
 		}
 		last = e.Message
 	}
 	if !strings.HasSuffix(last, "\n") {
-		_, err = io.WriteString(w, "\n")
+		if _, err := io.WriteString(w, "\n"); err != nil {
+			return classifyLocal(err, "modal: writing logs")
+		}
 	}
-	return err
+	return nil
 }
 
 // find is the running sandbox named for id.
@@ -699,6 +703,27 @@ func (d *Driver) Logs(ctx context.Context, id string, w io.Writer, tail int) err
 		return err
 	}
 	return writeLogs(ctx, sb, w, tail)
+}
+
+// classifyLocal classes an error of this machine's (a file, the caller's
+// writer). One that has a class already keeps it: a writer may refuse
+// more for its own reasons (a size limit).
+func classifyLocal(err error, what string) error {
+	for _, c := range errdefs.Classes() {
+		if errors.Is(err, c) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	msg := what + ": " + err.Error()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errdefs.Wrap(errdefs.ErrNotFound, msg, err)
+	case errors.Is(err, fs.ErrPermission):
+		return errdefs.Wrap(errdefs.ErrPermission, msg, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return errdefs.Wrap(errdefs.ErrInsufficientStorage, msg, err)
+	}
+	return errdefs.Wrap(errdefs.ErrInternal, msg, err)
 }
 
 // classify turns an SDK or gRPC error into sbx's classes.
