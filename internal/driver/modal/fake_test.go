@@ -428,4 +428,18 @@ func TestFakeCreateGivenUp(t *testing.T) {
 	if _, err := d.Inspect(t.Context(), id); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Inspect after a given-up create: %v, want ErrNotFound", err)
 	}
+	// The fake may still be making the sandbox's container when the test
+	// ends; closing it must wait for that, or the container outlives it
+	// (a test binary exits right after).
+	if err := fake.Close(); err != nil {
+		t.Errorf("fake: %v", err)
+	}
+	// Watched for a while: a create the fake did not wait for makes its
+	// container after Close returned.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		left, err := fake.Containers(context.WithoutCancel(t.Context()))
+		if err != nil || len(left) > 0 {
+			t.Fatalf("containers of the fake after it closed: %v, %v", left, err)
+		}
+	}
 }
