@@ -48,16 +48,18 @@ func TestCLIOnFake(t *testing.T) {
 	}()
 
 	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", filepath.Join(dir, "sbx"), "github.com/sbx-dev/sbx/cmd/sbx")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	bctx, bcancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer bcancel()
+	build := groupCommand(bctx, "go", "build", "-o", filepath.Join(dir, "sbx"), "github.com/sbx-dev/sbx/cmd/sbx")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build sbx: %v\n%s", err, out)
 	}
 	home := t.TempDir()
 	run := func(args ...string) (string, string, int) {
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(dir, "sbx"), args...)
+		cmd := groupCommand(ctx, filepath.Join(dir, "sbx"), args...)
 		cmd.Env = []string{
 			"PATH=" + os.Getenv("PATH"), "HOME=" + home, "SSL_CERT_FILE=" + os.Getenv("SSL_CERT_FILE"),
 			"RUNTIME=modal", "MODAL_SERVER_URL=" + fake.URL,
@@ -65,9 +67,6 @@ func TestCLIOnFake(t *testing.T) {
 			"SANDBOX_BASE_CONTAINER_IMAGE=" + modalConfig().Sandbox.BaseContainerImage,
 			"SBX_SANDBOXD=" + os.Getenv("SBX_SANDBOXD"),
 		}
-		// Its own process group, ended with the test.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
@@ -94,4 +93,16 @@ func TestCLIOnFake(t *testing.T) {
 	if code != 125 || !strings.Contains(errs, "RUNTIME=modal cannot") {
 		t.Errorf("sbx stop on modal: exit %d, %q; want 125 saying the runtime cannot", code, errs)
 	}
+}
+
+// groupCommand runs name in a process group of its own, all of it killed
+// when ctx ends (the test's end or a timeout): go build's compilers and
+// linker, sbx's children, none outlives the test.
+func groupCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Output pipes a killed grandchild might hold open do not block Wait.
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }

@@ -7,8 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -56,12 +60,19 @@ func ResolveCredentials(cfg *config.Config, getenv func(string) string, home str
 		return Credentials{}, errdefs.New(errdefs.ErrUnauthorized, "RUNTIME=modal: a Modal token secret is set ("+source+") but no token id")
 	}
 
-	path := getenv("MODAL_CONFIG_PATH")
-	if path == "" && home != "" {
+	path, where := getenv("MODAL_CONFIG_PATH"), ""
+	switch {
+	case path != "":
+		// `modal token new` writes to MODAL_CONFIG_PATH too.
+		where = path + " (MODAL_CONFIG_PATH)"
+	case home != "":
 		path = filepath.Join(home, ".modal.toml")
+		where = path
+	default:
+		where = "~/.modal.toml"
 	}
 	missing := errdefs.New(errdefs.ErrUnauthorized,
-		"RUNTIME=modal needs Modal credentials: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or MODAL_API_TOKEN_ID and MODAL_API_TOKEN_SECRET), or run `modal token new` to write a profile to ~/.modal.toml")
+		"RUNTIME=modal needs Modal credentials: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or MODAL_API_TOKEN_ID and MODAL_API_TOKEN_SECRET), or run `modal token new` to write a profile to "+where)
 	if path == "" {
 		return Credentials{}, missing
 	}
@@ -81,6 +92,13 @@ func ResolveCredentials(cfg *config.Config, getenv func(string) string, home str
 			}
 		}
 	}
+	if name == "" && len(profiles) > 0 {
+		// The SDK would run with no credentials at all here; a profile
+		// that looks complete makes "needs credentials" misleading.
+		return Credentials{}, errdefs.New(errdefs.ErrUnauthorized, fmt.Sprintf(
+			"RUNTIME=modal: no profile in %s is active (profiles: %s): set `active = true` in the one to use, or MODAL_PROFILE=<name>",
+			path, profileNames(profiles)))
+	}
 	p, ok := profiles[name]
 	if name != "" && !ok && getenv("MODAL_PROFILE") != "" {
 		return Credentials{}, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=modal: MODAL_PROFILE=%q names no profile in %s", name, path))
@@ -93,10 +111,25 @@ func ResolveCredentials(cfg *config.Config, getenv func(string) string, home str
 		// The SDK checks the rest of an OAuth profile itself.
 		return Credentials{Source: src, FromProfile: true}, nil
 	case name == "":
-		return Credentials{}, missing
+		return Credentials{}, missing // an empty file
 	default:
 		return Credentials{}, errdefs.New(errdefs.ErrUnauthorized, fmt.Sprintf("RUNTIME=modal: %s has no token_id and token_secret", src))
 	}
+}
+
+// profileNames lists a file's profiles for a message, sorted and quoted
+// (a name is whatever the file says), the first few only.
+func profileNames(profiles map[string]profile) string {
+	const most = 10
+	names := slices.Sorted(maps.Keys(profiles))
+	q := make([]string, 0, min(len(names), most)+1)
+	for _, n := range names[:min(len(names), most)] {
+		q = append(q, strconv.Quote(n))
+	}
+	if len(names) > most {
+		q = append(q, fmt.Sprintf("and %d more", len(names)-most))
+	}
+	return strings.Join(q, ", ")
 }
 
 // profile is the part of a Modal profile the driver looks at: whether it

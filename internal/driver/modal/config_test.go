@@ -3,10 +3,12 @@ package modal
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/sbx-dev/sbx/config"
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -63,6 +66,8 @@ func TestResolveCredentials(t *testing.T) {
 		{name: "a profile without a secret", profile: twoProfiles, env: map[string]string{"MODAL_PROFILE": "half"},
 			wantErr: "has no token_id and token_secret", wantClass: errdefs.ErrUnauthorized},
 		{name: "no active profile", profile: "[a]\ntoken_id = \"x\"\ntoken_secret = \"y\"\n",
+			wantErr: "active = true", wantClass: errdefs.ErrUnauthorized},
+		{name: "an empty profile file", profile: "# nothing yet\n",
 			wantErr: "needs Modal credentials", wantClass: errdefs.ErrUnauthorized},
 		{name: "nothing at all", wantErr: "needs Modal credentials", wantClass: errdefs.ErrUnauthorized},
 		{name: "a broken profile file", profile: "[a\n", wantErr: "is not a Modal profile file", wantClass: errdefs.ErrInvalidArgument},
@@ -114,6 +119,50 @@ func TestResolveCredentialsHome(t *testing.T) {
 	got, err := ResolveCredentials(config.Default(), env(nil), home)
 	if err != nil || !got.FromProfile || !strings.Contains(got.Source, filepath.Join(home, ".modal.toml")) {
 		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+// A file whose profiles are complete but none active is what a hand-made
+// file often looks like: the error names the file, the two ways to pick
+// one and the profiles there are, rather than asking for credentials the
+// user already has. Like the SDK, the driver does not pick one itself.
+func TestResolveCredentialsNoActiveProfile(t *testing.T) {
+	path := writeProfile(t, "[work]\ntoken_id = \"ak-w\"\ntoken_secret = \"as-w\"\n[home]\ntoken_id = \"ak-h\"\ntoken_secret = \"as-h\"\n")
+	got, err := ResolveCredentials(config.Default(), env(map[string]string{"MODAL_CONFIG_PATH": path}), t.TempDir())
+	if err == nil {
+		t.Fatalf("got %+v, want an error: no profile is active", got)
+	}
+	if !errors.Is(err, errdefs.ErrUnauthorized) {
+		t.Errorf("class of %v: want ErrUnauthorized", err)
+	}
+	for _, want := range []string{path, "active = true", "MODAL_PROFILE=<name>", `"home", "work"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	for _, secret := range []string{"as-w", "as-h", "ak-w", "ak-h"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows a token: %v", err)
+		}
+	}
+}
+
+// MODAL_CONFIG_PATH naming no file: the error points at that path, where
+// the user looks (and where `modal token new` writes), not at the default.
+func TestResolveCredentialsMissingConfigPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "elsewhere", "modal.toml")
+	_, err := ResolveCredentials(config.Default(), env(map[string]string{"MODAL_CONFIG_PATH": path}), t.TempDir())
+	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "MODAL_CONFIG_PATH") {
+		t.Fatalf("err = %v, want ErrUnauthorized naming %s and MODAL_CONFIG_PATH", err, path)
+	}
+	if strings.Contains(err.Error(), "~/.modal.toml") {
+		t.Errorf("the error names the default file, not the one given: %v", err)
+	}
+	// Without MODAL_CONFIG_PATH the file is the home's, spelled out.
+	home := t.TempDir()
+	_, err = ResolveCredentials(config.Default(), env(nil), home)
+	if !errors.Is(err, errdefs.ErrUnauthorized) || !strings.Contains(err.Error(), filepath.Join(home, ".modal.toml")) {
+		t.Errorf("err = %v, want ErrUnauthorized naming %s", err, filepath.Join(home, ".modal.toml"))
 	}
 }
 
@@ -306,4 +355,38 @@ func FuzzProfileFile(f *testing.F) {
 			t.Fatalf("credentials from nowhere: %+v", got)
 		}
 	})
+}
+
+// A sandboxd binary that went missing between Locate and the copy-in is
+// an ErrNotFound naming it, as Locate's own error is, not a bare
+// *fs.PathError; copyIn opens it before touching the sandbox.
+func TestCopyInMissingBinary(t *testing.T) {
+	d := testDriver(t, Options{})
+	path := filepath.Join(t.TempDir(), "sandboxd")
+	err := d.copyIn(t.Context(), nil, sandboxdbin.Binary{Path: path})
+	if !errors.Is(err, errdefs.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("copyIn of a missing binary: %v, want ErrNotFound wrapping fs.ErrNotExist, naming %s", err, path)
+	}
+}
+
+func TestClassifyLocal(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		class error
+	}{
+		{&fs.PathError{Op: "open", Path: "/x", Err: fs.ErrNotExist}, errdefs.ErrNotFound},
+		{&fs.PathError{Op: "open", Path: "/x", Err: fs.ErrPermission}, errdefs.ErrPermission},
+		{&fs.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, errdefs.ErrInsufficientStorage},
+		{errors.New("broken pipe"), errdefs.ErrInternal},
+		// A writer's own class is kept (a response that refuses more).
+		{fmt.Errorf("limit: %w", errdefs.ErrTooLarge), errdefs.ErrTooLarge},
+	} {
+		got := classifyLocal(tc.err, "op")
+		if !errors.Is(got, tc.class) || !errors.Is(got, tc.err) || !strings.HasPrefix(got.Error(), "op: ") {
+			t.Errorf("classifyLocal(%v) = %v, want class %v wrapping it", tc.err, got, tc.class)
+		}
+	}
+	if got := classifyLocal(fmt.Errorf("limit: %w", errdefs.ErrTooLarge), "op"); errors.Is(got, errdefs.ErrInternal) {
+		t.Errorf("a classified error gains ErrInternal: %v", got)
+	}
 }

@@ -227,7 +227,18 @@ func TestFakeSawTheFlow(t *testing.T) {
 			t.Errorf("the driver's own tag %s shows as a label", k)
 		}
 	}
+	// A writer that fails (the client reading the logs went away) ends
+	// Logs with a classified error that still carries the writer's.
+	if err := d.Logs(ctx, id, failingWriter{}, 0); !errors.Is(err, errdefs.ErrInternal) || !errors.Is(err, errWriterGone) {
+		t.Errorf("Logs into a failing writer: %v, want ErrInternal wrapping the writer's error", err)
+	}
 }
+
+var errWriterGone = errors.New("the reader went away")
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errWriterGone }
 
 // A wrong token is refused by the (fake) server, and the driver says so
 // as ErrUnauthorized.
@@ -368,16 +379,44 @@ func BenchmarkCreateFake(b *testing.B) {
 
 // A Create whose context ends while Modal is still making the sandbox
 // leaves nothing behind: the fake, like Modal, finishes making it, and
-// the driver finds it by name and key and terminates it.
+// the driver finds it by name and key and terminates it. The context is
+// cancelled once the fake has the create call, so the test cannot pass
+// on a Create that never asked for a sandbox; and the error is the
+// caller's cancellation, not Modal being unavailable.
 func TestFakeCreateGivenUp(t *testing.T) {
 	fake := fakeEnv(t)
 	d := openDriver(t, config.Default())
+	// The App and the auth token first, so the create call is the next
+	// the fake sees.
+	if _, err := d.List(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
 	id := "mg-" + ids.New(5)
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if _, err := d.Create(ctx, driver.Spec{ID: id}); err == nil {
+	created := func() bool {
+		c := fake.Calls()
+		return c["SandboxCreateV2"]+c["SandboxCreate"] > 0
+	}
+	go func() {
+		defer cancel()
+		for !created() && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err := d.Create(ctx, driver.Spec{ID: id})
+	if err == nil {
 		d.Remove(t.Context(), id)
-		t.Skip("the create finished within 150 ms; nothing was given up")
+		t.Fatal("Create succeeded although its context was cancelled")
+	}
+	if !created() {
+		t.Fatalf("the create call never reached the fake (calls: %v); err %v", fake.Calls(), err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Create given up: %v, want an error wrapping context.Canceled", err)
+	}
+	if errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("Create given up by its caller is classified unavailable: %v", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for fake.Definition("sbx-"+id) != nil {
@@ -388,5 +427,19 @@ func TestFakeCreateGivenUp(t *testing.T) {
 	}
 	if _, err := d.Inspect(t.Context(), id); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Inspect after a given-up create: %v, want ErrNotFound", err)
+	}
+	// The fake may still be making the sandbox's container when the test
+	// ends; closing it must wait for that, or the container outlives it
+	// (a test binary exits right after).
+	if err := fake.Close(); err != nil {
+		t.Errorf("fake: %v", err)
+	}
+	// Watched for a while: a create the fake did not wait for makes its
+	// container after Close returned.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		left, err := fake.Containers(context.WithoutCancel(t.Context()))
+		if err != nil || len(left) > 0 {
+			t.Fatalf("containers of the fake after it closed: %v, %v", left, err)
+		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -36,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	modalsdk "github.com/modal-labs/modal-client/go"
@@ -327,6 +329,19 @@ func (d *Driver) Create(ctx context.Context, spec driver.Spec) (driver.Sandbox, 
 	if spec.ID == "" {
 		spec.ID = ids.New(8)
 	}
+	sb, err := d.create(ctx, spec)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The SDK reports a call its context ended as a gRPC status
+		// (Canceled, DeadlineExceeded), which reads as Modal failing;
+		// the caller gave up (Ctrl-C, a timeout), and errors.Is must say
+		// so.
+		d.log.Debug("modal: create given up", "id", spec.ID, "err", err)
+		return driver.Sandbox{}, fmt.Errorf("modal: create sandbox %s: %w", sandboxName(spec.ID), ctx.Err())
+	}
+	return sb, err
+}
+
+func (d *Driver) create(ctx context.Context, spec driver.Spec) (driver.Sandbox, error) {
 	if err := checkID(spec.ID); err != nil {
 		return driver.Sandbox{}, err
 	}
@@ -434,7 +449,7 @@ func (d *Driver) discard(ctx context.Context, id, key string) {
 func (d *Driver) copyIn(ctx context.Context, sb *modalsdk.Sandbox, bin sandboxdbin.Binary) error {
 	f, err := os.Open(bin.Path)
 	if err != nil {
-		return fmt.Errorf("modal: sandboxd: %w", err)
+		return classifyLocal(err, "modal: sandboxd")
 	}
 	defer f.Close()
 	timeout := d.startTimeout
@@ -542,14 +557,16 @@ func writeLogs(ctx context.Context, sb *modalsdk.Sandbox, w io.Writer, n int) er
 			continue
 		}
 		if _, err := io.WriteString(w, e.Message); err != nil {
-			return err
+			return classifyLocal(err, "modal: writing logs")
 		}
 		last = e.Message
 	}
 	if !strings.HasSuffix(last, "\n") {
-		_, err = io.WriteString(w, "\n")
+		if _, err := io.WriteString(w, "\n"); err != nil {
+			return classifyLocal(err, "modal: writing logs")
+		}
 	}
-	return err
+	return nil
 }
 
 // find is the running sandbox named for id.
@@ -691,6 +708,27 @@ func (d *Driver) Logs(ctx context.Context, id string, w io.Writer, tail int) err
 		return err
 	}
 	return writeLogs(ctx, sb, w, tail)
+}
+
+// classifyLocal classes an error of this machine's (a file, the caller's
+// writer). One that has a class already keeps it: a writer may refuse
+// more for its own reasons (a size limit).
+func classifyLocal(err error, what string) error {
+	for _, c := range errdefs.Classes() {
+		if errors.Is(err, c) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	msg := what + ": " + err.Error()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errdefs.Wrap(errdefs.ErrNotFound, msg, err)
+	case errors.Is(err, fs.ErrPermission):
+		return errdefs.Wrap(errdefs.ErrPermission, msg, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return errdefs.Wrap(errdefs.ErrInsufficientStorage, msg, err)
+	}
+	return errdefs.Wrap(errdefs.ErrInternal, msg, err)
 }
 
 // classify turns an SDK or gRPC error into sbx's classes.

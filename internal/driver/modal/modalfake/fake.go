@@ -136,7 +136,13 @@ type Server struct {
 	lis      net.Listener
 	gs       *grpc.Server
 
+	// making counts creates under way, which a client that left does not
+	// stop: Close waits for them. Added to under mu, and only before
+	// closed is set, so no Add races Close's Wait.
+	making sync.WaitGroup
+
 	mu        sync.Mutex
+	closed    bool
 	calls     map[string]int
 	apps      map[string]string // name → id
 	images    map[string]string // id → tag
@@ -203,6 +209,13 @@ func fakeJWT() string {
 func (s *Server) Close() error {
 	s.gs.Stop()
 	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	// gRPC's Stop does not wait for handlers; a create whose client left
+	// would make its container after Close, and a test binary exiting
+	// then leaves it on the engine.
+	s.making.Wait()
+	s.mu.Lock()
 	sbs := make([]*sandbox, 0, len(s.sandboxes))
 	for _, sb := range s.sandboxes {
 		sbs = append(sbs, sb)
@@ -215,6 +228,20 @@ func (s *Server) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Containers lists the IDs of the Docker containers this fake made that
+// are still on the engine, whatever state they are in.
+func (s *Server) Containers(ctx context.Context) ([]string, error) {
+	res, err := s.docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", Label+"="+s.instance)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(res.Items))
+	for _, c := range res.Items {
+		out = append(out, c.ID)
+	}
+	return out, nil
 }
 
 // Calls reports how often each RPC was answered, by method name.
@@ -412,6 +439,12 @@ func envList(m map[string]string) []string {
 
 func (s *Server) create(ctx context.Context, appID string, def *pb.Sandbox, tags []*pb.SandboxTag, env []string, id string) (*sandbox, error) {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, status.Error(codes.Unavailable, "modalfake: closed")
+	}
+	s.making.Add(1)
+	defer s.making.Done()
 	tag, ok := s.images[def.GetImageId()]
 	if !ok {
 		s.mu.Unlock()
