@@ -83,7 +83,7 @@ func Select(changes []Change, paths []string) (sel, skipped []Change, err error)
 		for i, p := range clean {
 			if c.Path == p || strings.HasPrefix(c.Path, p+"/") {
 				used[i] = true
-				if !c.Risky || IsRisky(p) {
+				if !c.Risky || IsRisky(p) || c.Path == p {
 					ok = true
 				}
 			}

@@ -175,8 +175,12 @@ func typeOf(m fs.FileMode) Type {
 }
 
 func (s *scanner) change(rel string, k Kind, fi fs.FileInfo) Change {
-	c := Change{Path: rel, Kind: k, Type: typeOf(fi.Mode()), Mode: fi.Mode(), Size: fi.Size(), Risky: IsRisky(rel),
-		src: s.layer(rel), mtimeNs: fi.ModTime().UnixNano()}
+	// A setuid or setgid bit set in the sandbox would reach the host
+	// with the sandbox's owner (root, when sbx runs as root): as risky as
+	// a git hook.
+	c := Change{Path: rel, Kind: k, Type: typeOf(fi.Mode()), Mode: fi.Mode(), Size: fi.Size(),
+		Risky: IsRisky(rel) || typeOf(fi.Mode()) != Symlink && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0,
+		src:   s.layer(rel), mtimeNs: fi.ModTime().UnixNano()}
 	if c.Type == Dir {
 		c.Size = 0
 	}

@@ -567,3 +567,54 @@ func TestCopyAndTarKeepTheFolder(t *testing.T) {
 		t.Error("the two manifests differ")
 	}
 }
+
+// What the sandbox leaves must not mislead the review: a setuid or setgid
+// bit is risky (left out of an apply unless the file is named), and names
+// with line breaks or terminal escapes are printed quoted, one line each.
+func TestReviewCannotBeForged(t *testing.T) {
+	lower := seed(t)
+	copyDir := t.TempDir()
+	sh(t, copyDir, "cp -a "+lower+"/. .")
+	man, err := Take(context.Background(), lower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh(t, copyDir, `cp /bin/true suid && chmod 4755 suid && printf x > "$(printf 'evil\nA  harmless.txt')" && printf y > "$(printf 'esc\033[2Kname')"`)
+	l := Layer{Dir: copyDir, Host: lower, Copy: true, Manifest: man}
+	cs, err := Scan(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := WriteText(&out, cs); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if strings.Contains(text, "\nA  harmless.txt") || strings.Contains(text, "\033") {
+		t.Errorf("the listing can be forged:\n%q", text)
+	}
+	if !strings.Contains(text, `"evil\nA  harmless.txt"`) || !strings.Contains(text, `A! suid (setuid)`) {
+		t.Errorf("listing:\n%s", text)
+	}
+	var patch strings.Builder
+	if err := WritePatch(&patch, l, cs); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(patch.String(), "\033") || strings.Contains(patch.String(), "\nA  harmless.txt") {
+		t.Errorf("the patch can be forged:\n%q", patch.String())
+	}
+	if _, err := Apply(context.Background(), l, cs, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(lower, "suid")); !os.IsNotExist(err) {
+		t.Errorf("a setuid file was applied without being named: %v", err)
+	}
+	// Named, it is the user's choice.
+	cs, _ = Scan(context.Background(), Layer{Dir: copyDir, Host: lower, Copy: true, Manifest: man})
+	if _, err := Apply(context.Background(), Layer{Dir: copyDir, Host: lower, Copy: true, Manifest: man}, cs, ApplyOptions{Paths: []string{"suid"}}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(lower, "suid")); err != nil || fi.Mode()&fs.ModeSetuid == 0 {
+		t.Errorf("the named setuid file: %v %v", fi, err)
+	}
+}

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Counts sums a change list by kind.
@@ -46,19 +50,41 @@ func (n Counts) String() string {
 	return s
 }
 
+// quoted is p as a listing may print it: as is when every byte is a
+// printable character, else in Go's quoted form, so that a name cannot
+// forge a line of the listing or send the terminal escape sequences (the
+// listing is what the user reviews).
+func quoted(p string) string {
+	if !utf8.ValidString(p) || strings.HasPrefix(p, `"`) {
+		return strconv.Quote(p)
+	}
+	for _, r := range p {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(p)
+		}
+	}
+	return p
+}
+
 // name is a change's path as the listings show it.
 func (c Change) name() string {
-	s := c.Path
+	s := quoted(c.Path)
 	if c.Type == Dir {
 		s += "/"
 	}
 	switch {
 	case c.Type == Symlink && c.Kind != Deleted:
-		s += " -> " + c.Link
+		s += " -> " + quoted(c.Link)
 	case c.HardLink != "":
-		s += " (hard link of " + c.HardLink + ")"
+		s += " (hard link of " + quoted(c.HardLink) + ")"
 	case c.Type == Special:
 		s += " (" + c.Mode.Type().String() + ", not applied)"
+	}
+	if c.Mode&fs.ModeSetuid != 0 && c.Type != Symlink {
+		s += " (setuid)"
+	}
+	if c.Mode&fs.ModeSetgid != 0 && c.Type == File {
+		s += " (setgid)"
 	}
 	return s
 }
@@ -152,7 +178,7 @@ func WritePatch(w io.Writer, l Layer, cs []Change) error {
 			fmt.Fprintf(bw, "%s %s\n", c.Kind.Letter(), c.name())
 			continue
 		}
-		a, b := "a/"+c.Path, "b/"+c.Path
+		a, b := quoted("a/"+c.Path), quoted("b/"+c.Path)
 		if c.Kind == Added {
 			a = "/dev/null"
 		}
@@ -160,7 +186,7 @@ func WritePatch(w io.Writer, l Layer, cs []Change) error {
 			b = "/dev/null"
 		}
 		old, new, bin := contents(l, c)
-		fmt.Fprintf(bw, "diff --sbx a/%s b/%s\n", c.Path, c.Path)
+		fmt.Fprintf(bw, "diff --sbx %s %s\n", quoted("a/"+c.Path), quoted("b/"+c.Path))
 		if c.Risky {
 			fmt.Fprintf(bw, "# risky: this file can make the host run code; apply it only by naming it\n")
 		}
