@@ -490,9 +490,23 @@ func TestApplyInterrupted(t *testing.T) {
 	if err != nil || len(cs) != n {
 		t.Fatalf("scan: %d changes, %v", len(cs), err)
 	}
+	// Interrupt once the apply has written something: the first change in
+	// order (f0, the scan's sorted first) turning new says it has begun.
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(30 * time.Millisecond); cancel() }()
+	first := filepath.Join(lower, "d", cs[0].Path[len("d/"):])
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			if b, _ := os.ReadFile(first); string(b) == newC {
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
 	res, err := Apply(ctx, l, cs, ApplyOptions{})
+	if len(res.Applied) == 0 || len(res.Applied) == n {
+		t.Fatalf("applied %d of %d: the interrupt did not land in the middle of the apply (err %v)", len(res.Applied), n, err)
+	}
 	t.Logf("applied %d of %d before the interrupt (err %v)", len(res.Applied), n, err)
 	ents, _ := os.ReadDir(filepath.Join(lower, "d"))
 	if len(ents) != n {
@@ -616,5 +630,33 @@ func TestReviewCannotBeForged(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(lower, "suid")); err != nil || fi.Mode()&fs.ModeSetuid == 0 {
 		t.Errorf("the named setuid file: %v %v", fi, err)
+	}
+}
+
+// The documented limit: with redirect_dir=off (which keeps the change
+// layer readable) a directory that came from the host cannot be renamed
+// inside the view; rename(2) fails with EXDEV (mv falls back to a copy).
+// A directory made in the sandbox, and a file, rename as usual.
+func TestRenameHostDirectoryIsEXDEV(t *testing.T) {
+	lower := seed(t)
+	merged, _, _ := overlay(t, lower)
+	err := os.Rename(filepath.Join(merged, "docs"), filepath.Join(merged, "docs2"))
+	if !errors.Is(err, syscall.EXDEV) {
+		t.Errorf("renaming a host directory in the view: %v, want EXDEV", err)
+	}
+	if err := os.Mkdir(filepath.Join(merged, "made"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(merged, "made"), filepath.Join(merged, "made2")); err != nil {
+		t.Errorf("renaming a directory made in the sandbox: %v", err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(merged, "docs"))
+	for _, e := range ents {
+		if !e.IsDir() {
+			if err := os.Rename(filepath.Join(merged, "docs", e.Name()), filepath.Join(merged, "docs", e.Name()+".moved")); err != nil {
+				t.Errorf("renaming a host file: %v", err)
+			}
+			break
+		}
 	}
 }
