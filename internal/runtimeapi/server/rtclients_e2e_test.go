@@ -36,7 +36,7 @@ func standin(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Tag
+	return res.Ref
 }
 
 func TestRTClientsSDK(t *testing.T) {

@@ -17,7 +17,7 @@ func FuzzConversations(f *testing.F) {
 	f.Add([]byte(`{"conversation_id":7}`), "%zz", "-1")
 	f.Add([]byte(``), "", "x")
 	f.Fuzz(func(t *testing.T, body []byte, id, count string) {
-		h := newServer([]string{"k"}, slog.New(slog.DiscardHandler)).routes()
+		h := newServer(t.Context(), []string{"k"}, slog.New(slog.DiscardHandler)).routes()
 		send := func(method, target string, b []byte) int {
 			req := httptest.NewRequest(method, "http://x/", bytes.NewReader(b))
 			req.URL.Path, req.URL.RawQuery = target, ""

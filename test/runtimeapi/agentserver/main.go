@@ -15,10 +15,14 @@
 //     checked (the real server's behaviour when it has no keys).
 //
 // What it adds for tests (shapes are ours, paths follow the real server's
-// where one exists): /api/conversations (create, get, events/search), a
-// synchronous /api/bash/execute_bash_command that runs bash, /api/stream
-// (Server-Sent Events every 100 ms), /sockets/events/{id} (WebSocket echo)
-// and /api/file/upload|download/{path}. Logs are JSON (slog) on stderr.
+// where one exists): /api/conversations (create, get, events/search),
+// /api/stream (Server-Sent Events every 100 ms), /sockets/events/{id}
+// (WebSocket echo), /api/file/upload|download/{path}, and under
+// /api/sbx-standin/ a counter the program itself runs (the probe that a
+// process survives pause and resume) and whoami (its uid, gid and working
+// directory). The image is FROM scratch, so there is no shell:
+// /api/bash/execute_bash_command answers 501 rather than 404, so a client
+// that still sends commands learns why. Logs are JSON (slog) on stderr.
 package main
 
 import (
@@ -36,7 +40,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -52,13 +55,7 @@ const (
 	defaultPort = 8000
 	// maxBody bounds every request body; tests send small ones.
 	maxBody = 32 << 20
-	// defaultCmdTimeout bounds a bash command when the request names none.
-	defaultCmdTimeout = 60 * time.Second
-	// pipeGrace is how long a finished command's background children may
-	// keep its output pipes open before the reply is sent anyway: a
-	// command that starts `counter &` must not hang the request.
-	pipeGrace = 300 * time.Millisecond
-	tick      = 100 * time.Millisecond
+	tick    = 100 * time.Millisecond
 )
 
 func main() {
@@ -97,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Error("listen", "addr", addr, "err", err)
 		return 1
 	}
-	s := newServer(keys, log)
+	s := newServer(ctx, keys, log)
 	srv := &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -165,6 +162,8 @@ type conversation struct {
 }
 
 type server struct {
+	// ctx is the program's lifetime: the counter goroutine ends with it.
+	ctx     context.Context
 	keys    []string
 	log     *slog.Logger
 	started time.Time
@@ -172,11 +171,14 @@ type server struct {
 	mu            sync.Mutex
 	lastRequest   time.Time
 	conversations map[string]*conversation
+	// counting is set once the counter goroutine runs; count is its value.
+	counting bool
+	count    int
 }
 
-func newServer(keys []string, log *slog.Logger) *server {
+func newServer(ctx context.Context, keys []string, log *slog.Logger) *server {
 	now := time.Now()
-	return &server{keys: keys, log: log, started: now, lastRequest: now, conversations: map[string]*conversation{}}
+	return &server{ctx: ctx, keys: keys, log: log, started: now, lastRequest: now, conversations: map[string]*conversation{}}
 }
 
 func (s *server) routes() http.Handler {
@@ -196,7 +198,12 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /api/conversations", s.auth(s.createConversation))
 	mux.Handle("GET /api/conversations/{id}", s.auth(s.getConversation))
 	mux.Handle("GET /api/conversations/{id}/events/search", s.auth(s.searchEvents))
-	mux.Handle("POST /api/bash/execute_bash_command", s.auth(s.executeBash))
+	mux.Handle("POST /api/bash/execute_bash_command", s.auth(func(w http.ResponseWriter, _ *http.Request) {
+		writeDetail(w, http.StatusNotImplemented, "no shell in the stand-in: its image is FROM scratch; use /api/sbx-standin/counter to probe a running process")
+	}))
+	mux.Handle("POST /api/sbx-standin/counter", s.auth(s.startCounter))
+	mux.Handle("GET /api/sbx-standin/counter", s.auth(s.readCounter))
+	mux.Handle("GET /api/sbx-standin/whoami", s.auth(s.whoami))
 	mux.Handle("GET /api/stream", s.auth(s.stream))
 	mux.Handle("POST /api/file/upload/{path...}", s.auth(s.upload))
 	mux.Handle("GET /api/file/download/{path...}", s.auth(s.download))
@@ -315,59 +322,71 @@ func (s *server) searchEvents(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-type bashRequest struct {
-	Command string `json:"command"`
-	Cwd     string `json:"cwd"`
-	Timeout int    `json:"timeout"` // seconds
+// counterReply is the counter's state; Started says this request started it.
+type counterReply struct {
+	Value   int  `json:"value"`
+	Started bool `json:"started"`
 }
 
-type bashResult struct {
-	Command  string `json:"command"`
-	ExitCode int    `json:"exit_code"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	TimedOut bool   `json:"timed_out"`
+// startCounter starts, once per process, a goroutine adding one every
+// 100 ms. It lives in the server's own process, so a frozen cgroup
+// (docker pause) stops it and a thaw lets it go on from where it was,
+// while a restarted container starts with no counter at all: reading it
+// before and after a pause tells "survived" from "restarted".
+func (s *server) startCounter(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	started := !s.counting
+	s.counting = true
+	v := s.count
+	s.mu.Unlock()
+	if started {
+		go s.runCounter()
+		s.log.Info("counter started")
+	}
+	writeJSON(w, http.StatusOK, counterReply{Value: v, Started: started})
 }
 
-// executeBash runs the command with bash in its own process group. A
-// timeout kills the group; a normal exit leaves background children
-// running, which is how a test starts a process that must survive pause
-// and resume.
-func (s *server) executeBash(w http.ResponseWriter, r *http.Request) {
-	var req bashRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Command == "" {
-		writeDetail(w, http.StatusUnprocessableEntity, "body must be {\"command\": \"…\"}")
+func (s *server) runCounter() {
+	// A Ticker drops the ticks it could not deliver, so a freeze adds
+	// nothing: the value counts the time the process actually ran.
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.mu.Lock()
+			s.count++
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *server) readCounter(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	counting, v := s.counting, s.count
+	s.mu.Unlock()
+	if !counting {
+		writeDetail(w, http.StatusNotFound, "counter not started")
 		return
 	}
-	timeout := defaultCmdTimeout
-	if req.Timeout > 0 {
-		timeout = time.Duration(req.Timeout) * time.Second
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", req.Command)
-	cmd.Dir = req.Cwd
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = pipeGrace
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := bashResult{Command: req.Command, Stdout: stdout.String(), Stderr: stderr.String()}
-	var exitErr *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		res.TimedOut, res.ExitCode = true, -1
-	case err == nil, errors.Is(err, exec.ErrWaitDelay):
-		res.ExitCode = cmd.ProcessState.ExitCode()
-	case errors.As(err, &exitErr):
-		res.ExitCode = exitErr.ExitCode()
-	default:
-		writeDetail(w, http.StatusInternalServerError, "running bash: "+err.Error())
+	writeJSON(w, http.StatusOK, counterReply{Value: v})
+}
+
+// whoami reports who the server runs as, where `id -u; pwd; test -w`
+// would have without a shell.
+func (s *server) whoami(w http.ResponseWriter, _ *http.Request) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		writeDetail(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	s.log.Info("bash", "command", req.Command, "exit_code", res.ExitCode, "timed_out", res.TimedOut)
-	writeJSON(w, http.StatusOK, res)
+	writable := map[string]bool{}
+	for _, d := range []string{"/workspace", "/tmp"} {
+		writable[d] = syscall.Access(d, 2 /* W_OK */) == nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "cwd": cwd, "writable": writable})
 }
 
 // stream sends a Server-Sent Event every 100 ms, flushed one by one, so a

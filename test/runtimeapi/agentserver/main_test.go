@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -160,44 +158,52 @@ func TestNoKeyNoAuth(t *testing.T) {
 	}
 }
 
-func TestExecuteBashAndBackgroundSurvives(t *testing.T) {
+func TestCounterRunsInProcess(t *testing.T) {
 	_, base := start(t, []string{"--port", "0"}, map[string]string{"SESSION_API_KEY": "k"})
-	dir := t.TempDir()
-	code, res := do(t, "POST", base+"/api/bash/execute_bash_command", "k", map[string]any{"command": "echo out; echo err >&2; cd " + dir + " && pwd; exit 3"})
-	if code != 200 || res["stdout"] != "out\n"+dir+"\n" || res["stderr"] != "err\n" || res["exit_code"] != float64(3) {
-		t.Fatalf("execute = %d %v", code, res)
+	if code, _ := do(t, "GET", base+"/api/sbx-standin/counter", "k", nil); code != 404 {
+		t.Errorf("reading the counter before it starts = %d, want 404", code)
 	}
-	counter := filepath.Join(dir, "counter")
-	// The background loop keeps the command's stdout open; the reply must
-	// come anyway, and the loop must keep running after it.
-	t0 := time.Now()
-	code, res = do(t, "POST", base+"/api/bash/execute_bash_command", "k", map[string]any{
-		"command": fmt.Sprintf("(i=0; while :; do i=$((i+1)); echo $i > %s; sleep 0.05; done) & echo $!", counter)})
-	if code != 200 || res["exit_code"] != float64(0) {
-		t.Fatalf("background start = %d %v", code, res)
+	if code, _ := do(t, "POST", base+"/api/sbx-standin/counter", "", nil); code != 401 {
+		t.Errorf("starting the counter without a key = %d, want 401", code)
 	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Errorf("the reply took %s: background children held it", d)
+	code, res := do(t, "POST", base+"/api/sbx-standin/counter", "k", nil)
+	if code != 200 || res["started"] != true {
+		t.Fatalf("start = %d %v", code, res)
 	}
-	pid := strings.TrimSpace(res["stdout"].(string))
-	if n, err := strconv.Atoi(pid); err == nil {
-		t.Cleanup(func() { syscall.Kill(n, syscall.SIGKILL) })
+	read := func() float64 {
+		code, res := do(t, "GET", base+"/api/sbx-standin/counter", "k", nil)
+		v, ok := res["value"].(float64)
+		if code != 200 || !ok {
+			t.Fatalf("read = %d %v", code, res)
+		}
+		return v
 	}
-	read := func() string { b, _ := os.ReadFile(counter); return strings.TrimSpace(string(b)) }
 	first := read()
-	deadline := time.Now().Add(5 * time.Second)
-	for read() == first && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	time.Sleep(350 * time.Millisecond)
+	second := read()
+	// 350 ms at 100 ms a tick is 3 ticks; 2 leaves room for a slow runner.
+	if second-first < 2 {
+		t.Errorf("counter went %v → %v in 350 ms: it does not tick every 100 ms", first, second)
 	}
-	if read() == first {
-		t.Errorf("counter stayed at %q: the background process did not survive its request", first)
+	// A second start keeps the one counter rather than resetting it.
+	if code, res := do(t, "POST", base+"/api/sbx-standin/counter", "k", nil); code != 200 || res["started"] != false || res["value"].(float64) < second {
+		t.Errorf("second start = %d %v, want the running counter (≥ %v)", code, res, second)
 	}
-	code, res = do(t, "POST", base+"/api/bash/execute_bash_command", "k", map[string]any{"command": "sleep 30", "timeout": 1})
-	if code != 200 || res["timed_out"] != true {
-		t.Errorf("timeout = %d %v", code, res)
+}
+
+func TestWhoamiAndNoShell(t *testing.T) {
+	_, base := start(t, []string{"--port", "0"}, map[string]string{"SESSION_API_KEY": "k"})
+	code, res := do(t, "GET", base+"/api/sbx-standin/whoami", "k", nil)
+	wd, _ := os.Getwd()
+	if code != 200 || res["uid"] != float64(os.Getuid()) || res["gid"] != float64(os.Getgid()) || res["cwd"] != wd {
+		t.Errorf("whoami = %d %v, want uid %d gid %d cwd %s", code, res, os.Getuid(), os.Getgid(), wd)
 	}
-	if code, _ := do(t, "POST", base+"/api/bash/execute_bash_command", "k", map[string]any{}); code != 422 {
-		t.Errorf("empty command = %d, want 422", code)
+	if code, _ := do(t, "GET", base+"/api/sbx-standin/whoami", "", nil); code != 401 {
+		t.Errorf("whoami without a key = %d, want 401", code)
+	}
+	code, res = do(t, "POST", base+"/api/bash/execute_bash_command", "k", map[string]any{"command": "true"})
+	if d, _ := res["detail"].(string); code != 501 || !strings.Contains(d, "no shell") {
+		t.Errorf("execute_bash_command = %d %v, want 501 saying there is no shell", code, res)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // AgentServer talks to a V1 workload at a runtime's url with
 // X-Session-API-Key (§6.3, §8.1). Conversation is what the app server
-// does; Bash, the counter, Stream and Echo use the stand-in's test routes
+// does; the counter, Whoami, Stream and Echo use the stand-in's test routes
 // (test/runtimeapi/agentserver), which the real agent-server does not have
 // in this form.
 type AgentServer struct {
@@ -78,51 +78,59 @@ func (a *AgentServer) Conversation(ctx context.Context) error {
 	return a.PollConversation(ctx, id)
 }
 
-// BashResult is the stand-in's reply to execute_bash_command.
-type BashResult struct {
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	ExitCode int    `json:"exit_code"`
-	TimedOut bool   `json:"timed_out"`
-}
+// counterPath is the stand-in's in-process counter (POST starts it, GET
+// reads it); the image is FROM scratch, so there is no shell to run one.
+const counterPath = "/api/sbx-standin/counter"
 
-// Bash runs command through the stand-in's /api/bash/execute_bash_command.
-func (a *AgentServer) Bash(ctx context.Context, command string) (BashResult, error) {
-	b, err := a.call(ctx, "POST", "/api/bash/execute_bash_command", map[string]any{"command": command})
-	if err != nil {
-		return BashResult{}, fmt.Errorf("agent-server: running %q: %w", command, err)
-	}
-	var r BashResult
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("agent-server: running %q: %w", command, err)
-	}
-	return r, nil
-}
-
-// StartCounter starts the background counter (see counterStart).
+// StartCounter starts the stand-in's background counter: a goroutine in
+// the agent-server process adding one every 100 ms. A paused (frozen)
+// process does not count and a restarted one has no counter, so reads
+// before and after a pause prove the process survived it. Starting it
+// again keeps the running one.
 func (a *AgentServer) StartCounter(ctx context.Context) error {
-	r, err := a.Bash(ctx, counterStart())
-	if err == nil && r.ExitCode != 0 {
-		err = fmt.Errorf("agent-server: starting the counter exited %d: %s", r.ExitCode, r.Stderr)
+	if _, err := a.call(ctx, "POST", counterPath, nil); err != nil {
+		return fmt.Errorf("agent-server: starting the counter: %w", err)
 	}
-	if err != nil {
-		return err
-	}
-	// Let it write its first value.
+	// Let it tick past 0, so a later read shows it moved.
 	return sleep(ctx, 300*time.Millisecond)
 }
 
-// ReadCounter reads the counter's current value.
+// ReadCounter reads the counter's current value; a server that never
+// started one (a restarted process) answers HTTP 404.
 func (a *AgentServer) ReadCounter(ctx context.Context) (int, error) {
-	r, err := a.Bash(ctx, counterRead())
+	b, err := a.call(ctx, "GET", counterPath, nil)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("agent-server: reading the counter: %w", err)
 	}
-	n, err := atoiTrim(r.Stdout)
-	if err != nil || r.ExitCode != 0 {
-		return 0, fmt.Errorf("agent-server: reading the counter: exit %d, %q %q", r.ExitCode, r.Stdout, r.Stderr)
+	var r struct {
+		Value *int `json:"value"`
 	}
-	return n, nil
+	if err := json.Unmarshal(b, &r); err != nil || r.Value == nil {
+		return 0, fmt.Errorf("agent-server: counter reply without a value: %.200s", b)
+	}
+	return *r.Value, nil
+}
+
+// Whoami is the identity the stand-in runs as (/api/sbx-standin/whoami).
+type Whoami struct {
+	UID      int             `json:"uid"`
+	GID      int             `json:"gid"`
+	Cwd      string          `json:"cwd"`
+	Writable map[string]bool `json:"writable"`
+}
+
+// Whoami asks the stand-in for its uid, gid, working directory and
+// whether /workspace and /tmp are writable to it.
+func (a *AgentServer) Whoami(ctx context.Context) (Whoami, error) {
+	var w Whoami
+	b, err := a.call(ctx, "GET", "/api/sbx-standin/whoami", nil)
+	if err != nil {
+		return w, fmt.Errorf("agent-server: whoami: %w", err)
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return w, fmt.Errorf("agent-server: whoami reply: %w", err)
+	}
+	return w, nil
 }
 
 // Stream reads n events of the stand-in's SSE route and returns when each

@@ -240,9 +240,10 @@ func retryUntil(ctx context.Context, poll, timeout time.Duration, what string, a
 	}
 }
 
-// Counter is the probe the lifecycles use to prove a process survives
+// Counter is the probe V0's lifecycle uses to prove a process survives
 // pause and resume: a bash loop writing an increasing number to a file
-// every 100 ms. It ends after 10 minutes, or as soon as CounterRunFile is
+// every 100 ms. (V1's lifecycles use the stand-in's in-process counter,
+// AgentServer.StartCounter: its image has no shell.) It ends after 10 minutes, or as soon as CounterRunFile is
 // removed, so neither a lost container nor a host-side test leaves it
 // looping.
 const (

@@ -4,9 +4,10 @@ package clients
 // checklist (§10) only far enough to test the clients in this package
 // before the real service exists. It is not a model of the real service
 // and nothing else may use it. Its workloads are fakes as well: the
-// background counter is computed from the time the runtime was not
-// paused (so pausing really stops it), other bash commands run in a real
-// bash with HOME in a temporary directory.
+// background counter (V0's shell loop, V1's stand-in counter route) is
+// computed from the time the runtime was not paused (so pausing really
+// stops it), other V0 commands run in a real bash with HOME in a
+// temporary directory.
 
 import (
 	"archive/tar"
@@ -449,11 +450,17 @@ func (f *fakeService) proxy(w http.ResponseWriter, r *http.Request, id, path str
 				return
 			}
 		}
-	case !v0 && r.Method == "POST" && path == "/api/bash/execute_bash_command":
-		var req struct{ Command string }
-		json.NewDecoder(r.Body).Decode(&req)
-		out, code := f.bash(id, req.Command)
-		writeJSON(w, 200, map[string]any{"stdout": out, "stderr": "", "exit_code": code})
+	case !v0 && r.Method == "POST" && path == "/api/sbx-standin/counter":
+		f.bash(id, counterStart())
+		writeJSON(w, 200, map[string]any{"value": 0, "started": true})
+	case !v0 && r.Method == "GET" && path == "/api/sbx-standin/counter":
+		out, code := f.bash(id, counterRead())
+		if code != 0 {
+			detail(w, 404, "counter not started")
+			return
+		}
+		n, _ := atoiTrim(out)
+		writeJSON(w, 200, map[string]any{"value": n})
 	default:
 		detail(w, 404, "Not Found")
 	}

@@ -2,17 +2,17 @@
 // (../, package main) for sandbox-api's tests: OpenHands' real
 // agent-server image cannot be pulled here.
 //
-// The image is the local test image sbx-test/debian:bookworm (made by
-// scripts/mkimage-debian.sh) with the stand-in at the real image's path,
-// /usr/local/bin/openhands-agent-server, user 10001, WORKDIR / and EXPOSE
-// 8000 as in runtime-api.md §8.1. It is not FROM scratch: the stand-in's
-// bash route needs bash, and no static shell is available to copy in. The
-// real image's ENTRYPOINT is `tini --`; the stand-in's is empty, so a
-// runtime API that runs `command` either as the entrypoint or as CMD
-// starts the same process.
+// The image is FROM scratch: the static stand-in at the real image's
+// path, /usr/local/bin/openhands-agent-server, user 10001, WORKDIR / and
+// EXPOSE 8000 as in runtime-api.md §8.1, plus /workspace and /tmp owned by
+// that user. There is no shell and no other program in it, so nothing but
+// the stand-in can run there; its counter route replaces the shell loop
+// the pause/resume checks once used. The real image's ENTRYPOINT is
+// `tini --`; the stand-in's is empty, so a runtime API that runs `command`
+// either as the entrypoint or as CMD starts the same process.
 //
-// Ensure reuses an image whose inputs label matches (base image ID, the
-// binary's SHA-256, the recipe), so repeated test runs build nothing. The
+// Ensure reuses an image whose inputs label matches (the binary's
+// SHA-256 and the recipe), so repeated test runs build nothing. The
 // image carries dev.sbx.test=agent-server-standin; it is shared between
 // test runs and never removed by them.
 package image
@@ -48,8 +48,6 @@ import (
 const (
 	// Tag names the stand-in image.
 	Tag = "sbx-test/agent-server:standin"
-	// DefaultBase is the image the stand-in is put on.
-	DefaultBase = "sbx-test/debian:bookworm"
 	// BinaryPath is where the real agent-server image has its binary
 	// (runtime-api.md §8.1), so the SDK's and the app server's commands
 	// start the stand-in unchanged.
@@ -64,7 +62,7 @@ const (
 	LabelInputs = "dev.sbx.test.inputs"
 
 	// recipe is hashed into the inputs; bump it when dockerfile changes.
-	recipe = "agent-server-standin/1"
+	recipe = "agent-server-standin/2-scratch"
 )
 
 // API is the part of the Docker client Ensure uses.
@@ -77,8 +75,7 @@ var _ API = (*client.Client)(nil)
 
 // Options say what to build; every field is optional.
 type Options struct {
-	Base string // default DefaultBase
-	Tag  string // default Tag
+	Tag string // default Tag
 	// SourceDir is the stand-in's package directory (default: found from
 	// this file's location, which works in `go test` from a checkout).
 	SourceDir string
@@ -87,21 +84,22 @@ type Options struct {
 
 // Result names the image.
 type Result struct {
-	Tag    string
+	Tag string
+	// Ref is Tag-<Inputs>, a tag only this code builds: run containers
+	// from Ref, since Tag is shared with other checkouts' stand-ins.
+	Ref    string
 	ID     string
 	Inputs string
 	Reused bool // an image with the same inputs was there; nothing was built
 }
 
 // Ensure returns the stand-in image, building it when no image under the
-// tag has the same inputs. A missing base image is ErrNotFound (run
-// scripts/mkimage-debian.sh).
+// tag has the same inputs. It needs no other image: the base is scratch.
 func Ensure(ctx context.Context, api API, opts Options) (Result, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	base := cmp.Or(opts.Base, DefaultBase)
 	tag := cmp.Or(opts.Tag, Tag)
 	src := opts.SourceDir
 	if src == "" {
@@ -112,36 +110,36 @@ func Ensure(ctx context.Context, api API, opts Options) (Result, error) {
 		src = filepath.Dir(filepath.Dir(file))
 	}
 
-	baseRes, err := api.ImageInspect(ctx, base)
-	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return Result{}, errdefs.Wrap(errdefs.ErrNotFound, fmt.Sprintf("base image %s is missing; build it with scripts/mkimage-debian.sh", base), err)
-		}
-		return Result{}, engineError(err, "inspecting "+base)
-	}
 	bin, err := buildBinary(ctx, src)
 	if err != nil {
 		return Result{}, err
 	}
 	sum := sha256.Sum256(bin)
-	inputs := inputsHash(recipe, baseRes.ID, hex.EncodeToString(sum[:]))
+	inputs := inputsHash(recipe, hex.EncodeToString(sum[:]))
 	log = log.With("tag", tag, "inputs", inputs)
 
-	if have, err := api.ImageInspect(ctx, tag); err == nil && have.Config != nil &&
-		have.Config.Labels[LabelInputs] == inputs && have.Config.Labels[LabelTest] == LabelValue {
-		log.Debug("agent-server stand-in image is up to date", "id", have.ID)
-		return Result{Tag: tag, ID: have.ID, Inputs: inputs, Reused: true}, nil
-	} else if err != nil && !cerrdefs.IsNotFound(err) {
-		return Result{}, engineError(err, "inspecting "+tag)
+	// The shared tag moves whenever a checkout with other stand-in code
+	// builds; the pinned tag names these inputs only, so a test that runs
+	// Ref cannot start another checkout's stand-in.
+	pinned := tag + "-" + inputs
+	for _, ref := range []string{tag, pinned} {
+		have, err := api.ImageInspect(ctx, ref)
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return Result{}, engineError(err, "inspecting "+ref)
+		}
+		if err == nil && have.Config != nil && have.Config.Labels[LabelInputs] == inputs && have.Config.Labels[LabelTest] == LabelValue {
+			log.Debug("agent-server stand-in image is up to date", "id", have.ID, "ref", ref)
+			return Result{Tag: tag, Ref: pinned, ID: have.ID, Inputs: inputs, Reused: true}, nil
+		}
 	}
 
 	var bc bytes.Buffer
-	if err := writeContext(&bc, dockerfile(baseRes.ID, inputs), bin); err != nil {
+	if err := writeContext(&bc, dockerfile(inputs), bin); err != nil {
 		return Result{}, fmt.Errorf("writing the build context: %w", err)
 	}
 	start := time.Now()
 	resp, err := api.ImageBuild(ctx, &bc, client.ImageBuildOptions{
-		Tags: []string{tag},
+		Tags: []string{tag, pinned},
 		// The classic builder: BuildKit over the API needs a session the
 		// engine calls back (the same choice as internal/driver/docker/image).
 		Version:     build.BuilderV1,
@@ -164,18 +162,20 @@ func Ensure(ctx context.Context, api API, opts Options) (Result, error) {
 		return Result{}, engineError(err, "inspecting the built "+tag)
 	}
 	log.Info("built agent-server stand-in image", "id", res.ID, "build_id", id, "elapsed", time.Since(start))
-	return Result{Tag: tag, ID: res.ID, Inputs: inputs}, nil
+	return Result{Tag: tag, Ref: pinned, ID: res.ID, Inputs: inputs}, nil
 }
 
-func dockerfile(baseID, inputs string) string {
+func dockerfile(inputs string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "FROM %s\n", baseID)
+	b.WriteString("FROM scratch\n")
 	b.WriteString("ENTRYPOINT []\n")
 	fmt.Fprintf(&b, "COPY openhands-agent-server %s\n", BinaryPath)
 	// /workspace is the app server's working_dir and must be writable by
 	// the image's user (§8.1, Filesystem); COPY --chown makes it without
 	// a RUN step, so the build needs no container.
 	fmt.Fprintf(&b, "COPY --chown=%d:%d workspace/ /workspace/\n", UID, UID)
+	// HOME is /tmp, and scratch has no /tmp.
+	fmt.Fprintf(&b, "COPY --chown=%d:%d tmp/ /tmp/\n", UID, UID)
 	b.WriteString("ENV LOG_JSON=true OH_ENABLE_VNC=false HOME=/tmp\n")
 	fmt.Fprintf(&b, "USER %d\n", UID)
 	b.WriteString("WORKDIR /\n")
@@ -197,6 +197,7 @@ func writeContext(w io.Writer, df string, bin []byte) error {
 		{"Dockerfile", 0o644, tar.TypeReg, []byte(df)},
 		{"openhands-agent-server", 0o755, tar.TypeReg, bin},
 		{"workspace/", 0o775, tar.TypeDir, nil},
+		{"tmp/", 0o1777, tar.TypeDir, nil},
 	} {
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Typeflag: f.typ, Size: int64(len(f.data)), ModTime: now}
 		if err := tw.WriteHeader(hdr); err != nil {

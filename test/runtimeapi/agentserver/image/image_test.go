@@ -3,8 +3,8 @@ package image_test
 // These tests build the stand-in image with the real Docker engine and run
 // containers from it with the docker CLI, published on 127.0.0.1 only and
 // labelled dev.sbx.test.owner=<pid>; each test removes its own containers.
-// Without Docker or sbx-test/debian:bookworm they skip, unless
-// SBX_REQUIRE_DOCKER is set.
+// Without Docker they skip, unless SBX_REQUIRE_DOCKER is set. The image is
+// FROM scratch, so they need no other image.
 
 import (
 	"bufio"
@@ -49,9 +49,6 @@ func engine(t *testing.T) *client.Client {
 	if _, err := c.Ping(ctx, client.PingOptions{}); err != nil {
 		skip("docker engine: %v", err)
 	}
-	if _, err := c.ImageInspect(ctx, image.DefaultBase); err != nil {
-		skip("base image %s: %v (scripts/mkimage-debian.sh builds it)", image.DefaultBase, err)
-	}
 	return c
 }
 
@@ -77,9 +74,16 @@ func TestEnsureBuildsThenReuses(t *testing.T) {
 	if !second.Reused || second.ID != first.ID || second.Inputs != first.Inputs {
 		t.Errorf("second Ensure = %+v, want the first image (%+v) reused", second, first)
 	}
-	ins, err := c.ImageInspect(t.Context(), image.Tag)
+	if first.Ref != image.Tag+"-"+first.Inputs {
+		t.Errorf("Ref = %q, want %s-<inputs>", first.Ref, image.Tag)
+	}
+	ins, err := c.ImageInspect(t.Context(), first.Ref)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// FROM scratch: only the layers of its three COPY steps.
+	if n := len(ins.RootFS.Layers); n != 3 {
+		t.Errorf("image has %d layers, want the 3 COPY layers of a FROM scratch image", n)
 	}
 	cfg := ins.Config
 	if cfg.User != "10001" || cfg.WorkingDir != "/" || cfg.Labels[image.LabelTest] != image.LabelValue || cfg.Labels[image.LabelInputs] != first.Inputs {
@@ -111,16 +115,16 @@ func docker(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(out.String()), nil
 }
 
-// runContainer starts the image with env and argv, publishing port on
+// runContainer starts the image ref with env and argv, publishing port on
 // 127.0.0.1, and returns the host base URL and the container id.
-func runContainer(t *testing.T, env []string, port int, argv ...string) (string, string) {
+func runContainer(t *testing.T, ref string, env []string, port int, argv ...string) (string, string) {
 	t.Helper()
 	args := []string{"run", "-d", "--label", "dev.sbx.test.owner=" + strconv.Itoa(os.Getpid()),
 		"-p", fmt.Sprintf("127.0.0.1::%d", port)}
 	for _, e := range env {
 		args = append(args, "-e", e)
 	}
-	args = append(append(args, image.Tag), argv...)
+	args = append(append(args, ref), argv...)
 	id, err := docker(t.Context(), args...)
 	if err != nil {
 		t.Fatal(err)
@@ -175,26 +179,9 @@ func get(ctx context.Context, url, key string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-func bash(t *testing.T, base, key, command string) map[string]any {
-	t.Helper()
-	b, _ := json.Marshal(map[string]any{"command": command})
-	req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/api/bash/execute_bash_command", bytes.NewReader(b))
-	req.Header.Set("X-Session-API-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
-		t.Fatalf("execute %q: status %d", command, resp.StatusCode)
-	}
-	return out
-}
-
 func TestWithoutKeyBindsLoopbackOnly(t *testing.T) {
-	ensure(t)
-	base, id := runContainer(t, nil, 8000)
+	res := ensure(t)
+	base, id := runContainer(t, res.Ref, nil, 8000)
 	if addr := waitLog(t, id); addr != "127.0.0.1:8000" {
 		t.Fatalf("bound %s, want 127.0.0.1:8000", addr)
 	}
@@ -206,10 +193,10 @@ func TestWithoutKeyBindsLoopbackOnly(t *testing.T) {
 }
 
 func TestWithKeyInContainer(t *testing.T) {
-	ensure(t)
+	res := ensure(t)
 	// The app server's argv (runtime-api.md §4.1) and the key as sandbox-api
 	// injects it (§8.1).
-	base, id := runContainer(t, []string{"OH_SESSION_API_KEYS_0=sk-1", "SESSION_API_KEY=sk-1"}, 60000,
+	base, id := runContainer(t, res.Ref, []string{"OH_SESSION_API_KEYS_0=sk-1", "SESSION_API_KEY=sk-1"}, 60000,
 		image.BinaryPath, "--port", "60000")
 	if addr := waitLog(t, id); addr != "0.0.0.0:60000" {
 		t.Fatalf("bound %s, want 0.0.0.0:60000", addr)
@@ -222,8 +209,16 @@ func TestWithKeyInContainer(t *testing.T) {
 			t.Errorf("/api with key %q = %d %v, want 401", key, code, err)
 		}
 	}
-	if out := bash(t, base, "sk-1", "id -u; pwd; test -w /workspace && echo writable"); out["stdout"] != "10001\n/\nwritable\n" {
-		t.Errorf("id/pwd/workspace = %v", out)
+	ag := &clients.AgentServer{URL: base, SessionAPIKey: "sk-1"}
+	if who, err := ag.Whoami(t.Context()); err != nil || who.UID != image.UID || who.Cwd != "/" || !who.Writable["/workspace"] || !who.Writable["/tmp"] {
+		t.Errorf("whoami = %+v, %v; want uid %d in / with /workspace and /tmp writable", who, err, image.UID)
+	}
+	// FROM scratch: nothing but the stand-in is in the image.
+	if out, err := docker(t.Context(), "exec", id, "sh", "-c", "true"); err == nil {
+		t.Errorf("docker exec sh worked (%q): the image has a shell", out)
+	}
+	if code, body := post(t, base+"/api/bash/execute_bash_command", "sk-1", `{"command":"true"}`); code != 501 || !strings.Contains(body, "no shell") {
+		t.Errorf("execute_bash_command = %d %s, want 501 saying there is no shell", code, body)
 	}
 
 	// SSE: events arrive one by one, about 100 ms apart.
@@ -256,35 +251,61 @@ func TestWithKeyInContainer(t *testing.T) {
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 
-	// A background counter keeps running across docker pause/unpause: the
-	// probe sandbox-api's pause/resume tests use.
-	bash(t, base, "sk-1", "(i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done) >/dev/null 2>&1 &")
+	// The in-process counter stops while the container is frozen and goes
+	// on after docker unpause: the probe sandbox-api's pause/resume tests
+	// use.
+	if err := ag.StartCounter(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	read := func() int {
-		out := bash(t, base, "sk-1", "cat /tmp/counter")
-		n, _ := strconv.Atoi(strings.TrimSpace(out["stdout"].(string)))
+		n, err := ag.ReadCounter(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
 		return n
 	}
-	time.Sleep(300 * time.Millisecond)
 	before := read()
 	if _, err := docker(t.Context(), "pause", id); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(2 * time.Second)
 	if _, err := docker(t.Context(), "unpause", id); err != nil {
 		t.Fatal(err)
 	}
+	// Read at once: a counter that had kept running through the 2 s
+	// freeze would be ~20 ahead; the docker CLI round trips allow a few.
+	thawed := read()
 	time.Sleep(400 * time.Millisecond)
-	if after := read(); after <= before {
-		t.Errorf("counter %d → %d across pause/unpause: the process did not survive", before, after)
+	after := read()
+	t.Logf("counter across a 2 s pause: %d before, %d at unpause, %d 400 ms later", before, thawed, after)
+	if thawed-before > 12 {
+		t.Errorf("counter %d → %d across a 2 s pause: it counted while frozen", before, thawed)
 	}
+	if after <= thawed || thawed < before {
+		t.Errorf("counter %d → %d → %d across pause/unpause: the process did not survive or stopped counting", before, thawed, after)
+	}
+}
+
+func post(t *testing.T, url, key, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", url, strings.NewReader(body))
+	req.Header.Set("X-Session-API-Key", key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // TestClientsAgentServerAgainstStandin checks the workload half of
 // test/runtimeapi/clients against the real stand-in, so the lifecycles'
 // agent-server calls are known to match it.
 func TestClientsAgentServerAgainstStandin(t *testing.T) {
-	ensure(t)
-	base, id := runContainer(t, []string{"SESSION_API_KEY=sk-9"}, 60000, image.BinaryPath, "--port", "60000")
+	res := ensure(t)
+	base, id := runContainer(t, res.Ref, []string{"SESSION_API_KEY=sk-9"}, 60000, image.BinaryPath, "--port", "60000")
 	waitLog(t, id)
 	ag := &clients.AgentServer{URL: base + "/", SessionAPIKey: "sk-9"}
 	if err := ag.Conversation(t.Context()); err != nil {
