@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/sbx-dev/sbx/internal/driver/modal/modalfake"
 )
 
@@ -24,28 +22,7 @@ func TestCLIOnFake(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds the sbx binary")
 	}
-	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		_, err = dc.Ping(ctx, client.PingOptions{})
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("SBX_REQUIRE_DOCKER") != "" {
-			t.Fatalf("docker engine required: %v", err)
-		}
-		t.Skipf("no docker engine for the fake's sandboxes: %v", err)
-	}
-	defer dc.Close()
-	fake, err := modalfake.Start(modalfake.Options{Docker: dc, Cert: tunnelCert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := fake.Close(); err != nil {
-			t.Errorf("fake: %v", err)
-		}
-	}()
+	fake := modalfake.StartDocker(t, tunnelCert)
 
 	dir := t.TempDir()
 	bctx, bcancel := context.WithTimeout(t.Context(), 5*time.Minute)

@@ -10,14 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/config"
 	"github.com/sbx-dev/sbx/internal/driver/modal/modalfake"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
-	"github.com/sbx-dev/sbx/internal/sandboxdbin"
 	"github.com/sbx-dev/sbx/modal"
 )
 
@@ -28,32 +25,16 @@ var tunnelCert modalfake.Cert
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	cert, err := modalfake.NewCert()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	tunnelCert = cert
 	dir, err := os.MkdirTemp("", "modalfake-roots-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bundle, err := cert.RootsFile(dir)
-	if err != nil {
+	if tunnelCert, err = modalfake.PrepareProcess(context.Background(), dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	os.Setenv("SSL_CERT_FILE", bundle)
-	// One sandboxd for every driver the tests open (each Locator would
-	// otherwise build its own).
-	bin, err := (&sandboxdbin.Locator{CacheDir: dir}).Locate(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	os.Setenv("SBX_SANDBOXD", bin.Path)
 	return m.Run()
 }
 
@@ -99,28 +80,7 @@ func TestNoCredentials(t *testing.T) {
 // for a later Attach.
 func TestSDKOnFake(t *testing.T) {
 	isolate(t)
-	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		_, err = dc.Ping(ctx, client.PingOptions{})
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("SBX_REQUIRE_DOCKER") != "" {
-			t.Fatalf("docker engine required: %v", err)
-		}
-		t.Skipf("no docker engine for the fake's sandboxes: %v", err)
-	}
-	defer dc.Close()
-	fake, err := modalfake.Start(modalfake.Options{Docker: dc, Cert: tunnelCert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := fake.Close(); err != nil {
-			t.Errorf("fake: %v", err)
-		}
-	}()
+	fake := modalfake.StartDocker(t, tunnelCert)
 	profile, err := fake.ProfileFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

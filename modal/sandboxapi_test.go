@@ -2,19 +2,15 @@ package modal_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/moby/moby/client"
 
 	"github.com/sbx-dev/sbx/internal/backend"
 	"github.com/sbx-dev/sbx/internal/driver/modal/modalfake"
@@ -31,28 +27,7 @@ import (
 // it, which terminates the Modal sandbox.
 func TestSandboxAPIOnFake(t *testing.T) {
 	isolate(t)
-	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		_, err = dc.Ping(ctx, client.PingOptions{})
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("SBX_REQUIRE_DOCKER") != "" {
-			t.Fatalf("docker engine required: %v", err)
-		}
-		t.Skipf("no docker engine for the fake's sandboxes: %v", err)
-	}
-	defer dc.Close()
-	fake, err := modalfake.Start(modalfake.Options{Docker: dc, Cert: tunnelCert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := fake.Close(); err != nil {
-			t.Errorf("fake: %v", err)
-		}
-	}()
+	fake := modalfake.StartDocker(t, tunnelCert)
 	profile, err := fake.ProfileFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -39,32 +39,16 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	cert, err := modalfake.NewCert()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	tunnelCert = cert
 	dir, err := os.MkdirTemp("", "modalfake-roots-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bundle, err := cert.RootsFile(dir)
-	if err != nil {
+	if tunnelCert, err = modalfake.PrepareProcess(context.Background(), dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	os.Setenv("SSL_CERT_FILE", bundle)
-	// One sandboxd for every driver the tests open (each Locator would
-	// otherwise build its own).
-	bin, err := (&sandboxdbin.Locator{CacheDir: dir}).Locate(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	os.Setenv("SBX_SANDBOXD", bin.Path)
 	return m.Run()
 }
 
@@ -82,28 +66,7 @@ func testImage() string {
 // set.
 func fakeEnv(t testing.TB) *modalfake.Server {
 	t.Helper()
-	dc, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err = dc.Ping(ctx, client.PingOptions{})
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("SBX_REQUIRE_DOCKER") != "" {
-			t.Fatalf("docker engine required: %v", err)
-		}
-		t.Skipf("no docker engine for the fake's sandboxes: %v", err)
-	}
-	t.Cleanup(func() { dc.Close() })
-	fake, err := modalfake.Start(modalfake.Options{Docker: dc, Cert: tunnelCert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := fake.Close(); err != nil {
-			t.Errorf("fake: %v", err)
-		}
-	})
+	fake := modalfake.StartDocker(t, tunnelCert)
 	profile, err := fake.ProfileFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
