@@ -198,7 +198,7 @@ func toInfo(s driver.Sandbox) Info {
 		URL: s.Endpoint.URL, Labels: s.Labels, Keep: s.Labels[driver.LabelKeep] == "true",
 		Guarded: s.Labels[driver.LabelGuard] == "true"}
 	for _, p := range s.AppPorts {
-		in.AppPorts = append(in.AppPorts, PortMapping(p))
+		in.AppPorts = append(in.AppPorts, PortMapping{Sandbox: p.Sandbox, Host: p.Host, URL: p.URL})
 	}
 	if s.SWEReX.URL != "" {
 		e := &SWEReXEndpoint{URL: s.SWEReX.URL, Token: s.SWEReX.Token}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -135,6 +136,9 @@ func openDocker(_ context.Context, cfg *config.Config, o Options) (driver.Driver
 	}
 	d, err := docker.New(docker.Options{
 		Client: c, Sandboxd: o.Sandboxd, Logger: o.Logger, Progress: o.Progress, URLHost: urlHost(cfg),
+		// An engine on a unix socket runs here: its bridge addresses are
+		// reachable, and callers may skip its port proxy.
+		DirectAddresses: strings.HasPrefix(c.DaemonHost(), "unix://"),
 		Images: docker.Images{
 			Runtime: cfg.Sandbox.RuntimeContainerImage, Base: cfg.Sandbox.BaseContainerImage,
 			ExtraDeps: cfg.Sandbox.RuntimeExtraDeps, ForceRebuild: cfg.Sandbox.ForceRebuildRuntime,

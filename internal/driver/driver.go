@@ -207,6 +207,12 @@ type Sandbox struct {
 type Endpoint struct {
 	URL   string
 	Token string
+	// Direct reaches the same server at the sandbox's own address,
+	// without the engine's port proxy, where the driver knows that
+	// address is reachable from here (a local Docker engine's bridge);
+	// "" elsewhere. A service on the engine's host (sandbox-api) dials it
+	// to save the port proxy's hop.
+	Direct string
 }
 
 // PortMapping is one published port.
@@ -214,6 +220,7 @@ type PortMapping struct {
 	Sandbox int
 	Host    int
 	URL     string
+	Direct  string // as Endpoint.Direct
 }
 
 // Driver is the core every driver implements: what sbx needs to run a

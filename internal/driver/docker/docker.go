@@ -108,6 +108,10 @@ type Options struct {
 	// StartTimeout bounds how long a sandbox may take to answer after its
 	// container started; 0 is 120 s, as in OpenHands.
 	StartTimeout time.Duration
+	// DirectAddresses fills Endpoint.Direct and PortMapping.Direct with
+	// the container's own address: set when the engine runs on this host
+	// (a unix socket), where its bridge addresses are reachable.
+	DirectAddresses bool
 	// URLHost replaces the host of endpoint URLs (DOCKER_HOST_ADDR,
 	// local_runtime_url) when sbx runs in a container of its own and
 	// reaches published ports through the host's address.
@@ -138,6 +142,7 @@ type Driver struct {
 	log     *slog.Logger
 	hc      *http.Client
 	urlHost string
+	direct  bool
 	// startTimeout bounds the wait for a started container to answer.
 	startTimeout time.Duration
 
@@ -166,7 +171,7 @@ type Driver struct {
 // New connects to the engine. It does not ping it: Create reports an
 // unreachable engine with the cause and what to do.
 func New(opts Options) (*Driver, error) {
-	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, startTimeout: opts.StartTimeout, volumes: map[string]bool{},
+	d := &Driver{bin: opts.Sandboxd, log: opts.Logger, hc: opts.HTTPClient, urlHost: opts.URLHost, direct: opts.DirectAddresses && opts.URLHost == "", startTimeout: opts.StartTimeout, volumes: map[string]bool{},
 		images: opts.Images, progress: opts.Progress, pullFailures: opts.PullFailures,
 		imgSem: make(chan struct{}, 1), imgCache: map[imageKey]driver.Image{}, egress: opts.Egress, egressBin: opts.Egress.Binary}
 	if d.egressBin == nil {
@@ -411,7 +416,7 @@ func (d *Driver) waitReady(ctx context.Context, sid, cid string, early *tailBuff
 	if err != nil {
 		return driver.Sandbox{}, classify(err, "inspect "+ContainerName(sid))
 	}
-	sb := toSandbox(ins.Container, d.urlHost)
+	sb := d.toSandbox(ins.Container)
 	if sb.Endpoint.URL == "" {
 		if err := d.exited(ctx, cid, early); err != nil {
 			return driver.Sandbox{}, err
@@ -666,7 +671,7 @@ func (d *Driver) own(ctx context.Context, id string) (string, driver.Sandbox, er
 	if err != nil {
 		return "", driver.Sandbox{}, err
 	}
-	return cid, toSandbox(c, d.urlHost), nil
+	return cid, d.toSandbox(c), nil
 }
 
 func (d *Driver) ownContainer(ctx context.Context, id string) (string, container.InspectResponse, error) {
@@ -960,6 +965,36 @@ func (d *Driver) copyLogs(ctx context.Context, cid string, w io.Writer, tail int
 	defer rc.Close()
 	_, err = stdcopy.StdCopy(w, w, rc)
 	return err
+}
+
+// toSandbox describes a container, with direct addresses where the
+// driver has them.
+func (d *Driver) toSandbox(c container.InspectResponse) driver.Sandbox {
+	sb := toSandbox(c, d.urlHost)
+	if !d.direct || c.NetworkSettings == nil || sb.Endpoint.URL == "" && len(sb.AppPorts) == 0 {
+		return sb
+	}
+	var ip netip.Addr
+	for name, ep := range c.NetworkSettings.Networks {
+		if ep != nil && ep.IPAddress.IsValid() && (!ip.IsValid() || name == "bridge") {
+			ip = ep.IPAddress
+		}
+	}
+	if !ip.IsValid() {
+		return sb
+	}
+	at := func(port int) string { return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(port)) }
+	if sb.Endpoint.URL != "" && !strings.Contains(sb.Endpoint.URL, ip.String()) {
+		port := ServerPort
+		if p := envValue(c.Config.Env, "port"); p != "" {
+			port, _ = strconv.Atoi(p)
+		}
+		sb.Endpoint.Direct = at(port)
+	}
+	for i := range sb.AppPorts {
+		sb.AppPorts[i].Direct = at(sb.AppPorts[i].Sandbox)
+	}
+	return sb
 }
 
 func toSandbox(c container.InspectResponse, urlHost string) driver.Sandbox {

@@ -76,13 +76,21 @@ func (t *routeTable) delete(id string) {
 // app ports for V0.
 func routeOf(rec store.Runtime, ws workloadSpec, sb driver.Sandbox) (route, error) {
 	rt := route{id: rec.ID, state: rec.State, targets: map[string]*url.URL{}}
+	// The sandbox's own address where the driver has one: one hop less
+	// than the engine's port proxy (the service runs on the engine's host).
+	pick := func(direct, published string) string {
+		if direct != "" {
+			return direct
+		}
+		return published
+	}
 	byPort := map[int]string{}
 	for _, p := range sb.AppPorts {
-		byPort[p.Sandbox] = p.URL
+		byPort[p.Sandbox] = pick(p.Direct, p.URL)
 	}
 	want := map[string]string{}
 	if ws.Kind == kindV0 {
-		want[svcMain] = sb.Endpoint.URL
+		want[svcMain] = pick(sb.Endpoint.Direct, sb.Endpoint.URL)
 		want[svcWorker1], want[svcWorker2] = byPort[appPort1], byPort[appPort2]
 	} else {
 		want[svcMain], want[svcVSCode] = byPort[portAgentServer], byPort[portVSCode]

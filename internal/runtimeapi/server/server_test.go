@@ -239,6 +239,11 @@ func TestV0Lifecycle(t *testing.T) {
 		t.Errorf("second /start made %s beside %s", again.RuntimeID, o.RuntimeID)
 	}
 	o = e.waitRunning(key, o.RuntimeID)
+	// The engine is local: the proxy dials the container's own address,
+	// not the engine's port proxy on 127.0.0.1.
+	if rt, ok := e.srv.routes.get(o.RuntimeID); !ok || strings.HasPrefix(rt.targets[svcMain].Host, "127.0.0.1:") {
+		t.Errorf("route %+v: want the container's address", rt.targets)
+	}
 	// Through the proxy, with the session key; a wrong key is sandboxd's 403.
 	if code := e.call("GET", "/"+o.RuntimeID+"/alive", map[string]string{"X-Session-API-Key": o.SessionAPIKey}, nil, nil); code != 200 {
 		t.Fatalf("proxied /alive: %d", code)
