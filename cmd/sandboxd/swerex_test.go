@@ -204,7 +204,9 @@ func (s *swx) raises(class, path string, body any) map[string]any {
 
 func (s *swx) session(name string) {
 	s.t.Helper()
-	m := s.ok("/create_session", map[string]any{"startup_source": []string{}, "session": name, "session_type": "bash", "startup_timeout": 1.0})
+	// 10 s, not upstream's default 1 s: bash starts in milliseconds, but
+	// CI machines run many tests at once.
+	m := s.ok("/create_session", map[string]any{"startup_source": []string{}, "session": name, "session_type": "bash", "startup_timeout": 10.0})
 	if m["session_type"] != "bash" {
 		s.t.Fatalf("create_session: %v", m)
 	}

@@ -253,10 +253,17 @@ func TestSlowStreamClientIsToldWhatItLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	// Read nothing until the command is done.
-	deadline := time.Now().Add(30 * time.Second)
+	// Read nothing until the command is done: first see it running (the
+	// headers can come before the shell takes the command), then done.
+	deadline := time.Now().Add(60 * time.Second)
+	for !ts.srv.shell.Busy() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	for ts.srv.shell.Busy() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+	}
+	if time.Now().After(deadline) {
+		t.Fatal("the command did not run and end within 60 s")
 	}
 	evs := readEvents(t, resp, nil)
 	var lost, got int64

@@ -580,10 +580,18 @@ func freshPostgres(t *testing.T, base string) string {
 	}
 	t.Cleanup(func() {
 		a, err := sql.Open("pgx", base)
-		if err == nil {
-			a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			a.Close()
+		if err != nil {
+			return
 		}
+		defer a.Close()
+		// As in the store's tests: autovacuum may hold it a moment.
+		for range 50 {
+			if _, err = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Errorf("drop %s: %v", name, err)
 	})
 	u, err := url.Parse(base)
 	if err != nil {

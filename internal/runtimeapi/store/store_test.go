@@ -57,9 +57,15 @@ func freshPostgres(t *testing.T, base string) string {
 			return
 		}
 		defer a.Close()
-		if _, err := a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
+		// An autovacuum worker (a superuser backend, which FORCE may not
+		// end for a non-superuser) can hold a fresh database a moment.
+		for range 50 {
+			if _, err = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
+		t.Errorf("drop %s: %v", name, err)
 	})
 	u, err := url.Parse(base)
 	if err != nil {
