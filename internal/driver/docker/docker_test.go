@@ -29,7 +29,7 @@ func testImage() string {
 
 // newDriver connects to the real engine; without one the test skips,
 // unless SBX_REQUIRE_DOCKER is set (as in CI), and then it fails.
-func newDriver(t *testing.T) *Driver {
+func newDriver(t testing.TB) *Driver {
 	t.Helper()
 	d, err := New(Options{})
 	if err == nil {

@@ -62,7 +62,7 @@ func buildStatic(t testing.TB, pkg string) string {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	base := newDriverTB(t)
+	base := newDriver(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	suffix := ids.New(4)
@@ -119,24 +119,6 @@ func fileDigest(p string) (string, error) {
 	}
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:]), nil
-}
-
-func newDriverTB(t testing.TB) *Driver {
-	t.Helper()
-	d, err := New(Options{})
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = d.Ping(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("SBX_REQUIRE_DOCKER") != "" {
-			t.Fatalf("docker engine required: %v", err)
-		}
-		t.Skipf("no docker engine: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
 }
 
 func (w *world) cleanup(t testing.TB) {
@@ -525,7 +507,7 @@ func TestEgressRemoveForgets(t *testing.T) {
 // gc's image part: an egress image of another build that nothing uses is
 // listed, this build's never is.
 func TestEgressPruneImages(t *testing.T) {
-	d := newDriverTB(t)
+	d := newDriver(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	current, err := d.egressImage(ctx)

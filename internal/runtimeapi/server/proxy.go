@@ -208,7 +208,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, target *url.URL
 			pr.Out.Header.Del("X-API-Key")
 			pr.SetXForwarded()
 		},
-		Transport: s.transport(),
+		Transport: s.tr,
 		// 0: ReverseProxy flushes event streams and bodies of unknown
 		// length as they come on its own, and batches the rest.
 		FlushInterval: 0,
@@ -234,18 +234,15 @@ func unescapedAndRaw(escaped string) (string, string) {
 	return u, escaped
 }
 
-// transport is shared by every proxied request: kept-alive connections to
-// each sandbox, so the proxy adds no handshake per action.
-func (s *Server) transport() http.RoundTripper {
-	s.transportOnce.Do(func() {
-		s.tr = &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:          1024,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-			ResponseHeaderTimeout: 0, // actions can run for hours
-			ExpectContinueTimeout: time.Second,
-		}
-	})
-	return s.tr
+// newTransport is shared by every proxied request: kept-alive connections
+// to each sandbox, so the proxy adds no handshake per action.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 0, // actions can run for hours
+		ExpectContinueTimeout: time.Second,
+	}
 }

@@ -80,11 +80,10 @@ type Server struct {
 	routes *routeTable
 	mux    *http.ServeMux
 
-	transportOnce sync.Once
-	tr            *http.Transport
-	sweepOnce     sync.Once
-	auths         authCache
-	bld           builds
+	tr        http.RoundTripper // nil (tests' bare servers): http.DefaultTransport
+	sweepOnce sync.Once
+	auths     authCache
+	bld       builds
 }
 
 // maxBody bounds every request body the API reads (the proxy streams).
@@ -118,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.Store = newCachedStore(cfg.Store)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger, hc: hc, slots: make(chan struct{}, cfg.MaxStarting),
-		ctx: ctx, cancel: cancel, routes: newRouteTable(), bld: builds{running: make(chan struct{}, maxBuildsRunning)}}
+		ctx: ctx, cancel: cancel, routes: newRouteTable(), tr: newTransport(), bld: builds{running: make(chan struct{}, maxBuildsRunning)}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("POST /start", s.auth(s.start))

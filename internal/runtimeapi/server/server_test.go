@@ -3,14 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +20,7 @@ import (
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/runtimeapi/store"
+	"github.com/sbx-dev/sbx/internal/runtimeapi/store/storetest"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for freshPostgres
 )
@@ -537,14 +536,7 @@ func TestAutoResume(t *testing.T) {
 
 // The lifecycle on PostgreSQL: the service is the same on either store.
 func TestV0LifecyclePostgres(t *testing.T) {
-	base := os.Getenv("SBX_TEST_POSTGRES")
-	if base == "" {
-		if os.Getenv("SBX_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("SBX_REQUIRE_POSTGRES=1 but SBX_TEST_POSTGRES is not set")
-		}
-		t.Skip("SBX_TEST_POSTGRES is not set")
-	}
-	e := newEnvOn(t, freshPostgres(t, base))
+	e := newEnvOn(t, storetest.Postgres(t))
 	a, b := e.key("a"), e.key("b")
 	var o runtimeObject
 	e.call("POST", "/start", map[string]string{"X-API-Key": a}, v0Start("pg"), &o)
@@ -563,40 +555,4 @@ func TestV0LifecyclePostgres(t *testing.T) {
 	if code := e.call("POST", "/stop", map[string]string{"X-API-Key": a}, map[string]string{"runtime_id": o.RuntimeID}, nil); code != 200 {
 		t.Errorf("/stop: %d", code)
 	}
-}
-
-// freshPostgres makes a database of the test's own on the server base
-// names, dropped at the end.
-func freshPostgres(t *testing.T, base string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	name := "sbx_test_" + ids.New(6)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		// As in the store's tests: autovacuum may hold it a moment.
-		for range 50 {
-			if _, err = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Errorf("drop %s: %v", name, err)
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }

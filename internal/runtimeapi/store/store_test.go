@@ -2,12 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
+	"github.com/sbx-dev/sbx/internal/runtimeapi/store/storetest"
 )
 
 // backends opens one empty store per database this machine has: SQLite
@@ -25,54 +23,9 @@ import (
 // database of its own, dropped at the end.
 func backends(t *testing.T) map[string]func(t *testing.T) string {
 	return map[string]func(t *testing.T) string{
-		"sqlite": func(t *testing.T) string { return filepath.Join(t.TempDir(), "sbx.db") },
-		"postgres": func(t *testing.T) string {
-			base := os.Getenv("SBX_TEST_POSTGRES")
-			if base == "" {
-				if os.Getenv("SBX_REQUIRE_POSTGRES") == "1" {
-					t.Fatal("SBX_REQUIRE_POSTGRES=1 but SBX_TEST_POSTGRES is not set")
-				}
-				t.Skip("SBX_TEST_POSTGRES is not set (e.g. postgres://sbx:sbx@127.0.0.1:5432/sbx)")
-			}
-			return freshPostgres(t, base)
-		},
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "sbx.db") },
+		"postgres": func(t *testing.T) string { return storetest.Postgres(t) },
 	}
-}
-
-func freshPostgres(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	name := "sbx_test_" + ids.New(6)
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database (SBX_TEST_POSTGRES's user needs CREATEDB): %v", err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer a.Close()
-		// An autovacuum worker (a superuser backend, which FORCE may not
-		// end for a non-superuser) can hold a fresh database a moment.
-		for range 50 {
-			if _, err = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Errorf("drop %s: %v", name, err)
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // TestStore is the conformance suite: every case on every database.
