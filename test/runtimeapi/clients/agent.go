@@ -111,6 +111,29 @@ func (a *AgentServer) ReadCounter(ctx context.Context) (int, error) {
 	return *r.Value, nil
 }
 
+// ReadCounterPast reads the counter until it exceeds prev. A process that
+// survived a pause has a counter at or past prev and, once thawed, moves
+// on within a tick; but it may have run for less than one tick between the
+// read before the pause and the one after the resume, so a single read can
+// show the same value on a slow machine. A restarted process has no counter
+// (404), which fails at once. The wait is bounded: a counter still stuck
+// after 5 s is a frozen process.
+func (a *AgentServer) ReadCounterPast(ctx context.Context, prev int) (int, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := a.ReadCounter(ctx)
+		if err != nil || n > prev {
+			return n, err
+		}
+		if time.Now().After(deadline) {
+			return n, nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return n, err
+		}
+	}
+}
+
 // Whoami is the identity the stand-in runs as (/api/sbx-standin/whoami).
 type Whoami struct {
 	UID      int             `json:"uid"`

@@ -652,7 +652,7 @@ func RunApp(ctx context.Context, opts AppOptions) (AppReport, error) {
 	if err := ag.PollConversation(ctx, rep.Conversation); err != nil {
 		return fail(fmt.Errorf("App: after resume: %w", err))
 	}
-	if c, err = ag.ReadCounter(ctx); err != nil {
+	if c, err = ag.ReadCounterPast(ctx, c); err != nil {
 		return fail(err)
 	}
 	rep.Counter = append(rep.Counter, c)

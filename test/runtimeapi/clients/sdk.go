@@ -419,7 +419,7 @@ func RunSDK(ctx context.Context, opts SDKOptions) (SDKReport, error) {
 		cleanup(w2)
 		return rep, fmt.Errorf("SDK: attaching to paused session %s gave runtime %s (attached %v), want %s resumed", rep.SessionID, w2.RuntimeID, w2.Attached, w1.RuntimeID)
 	}
-	if n, err = w2.Agent().ReadCounter(ctx); err != nil {
+	if n, err = w2.Agent().ReadCounterPast(ctx, n); err != nil {
 		cleanup(w2)
 		return rep, err
 	}
@@ -443,7 +443,7 @@ func RunSDK(ctx context.Context, opts SDKOptions) (SDKReport, error) {
 		cleanup(w3)
 		return rep, err
 	}
-	if n, err = w3.Agent().ReadCounter(ctx); err != nil {
+	if n, err = w3.Agent().ReadCounterPast(ctx, n); err != nil {
 		cleanup(w3)
 		return rep, err
 	}

@@ -661,20 +661,30 @@ func RunV0(ctx context.Context, opts V0Options) (V0Report, error) {
 		stop(r1)
 		return rep, err
 	}
+	// read waits (up to 5 s) for the counter to pass its last value: a
+	// thawed loop moves on within a tick, but may not have run one yet.
 	read := func(r *V0Runtime) error {
-		o, err := r.Run(ctx, counterRead())
-		if err != nil {
-			return err
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			o, err := r.Run(ctx, counterRead())
+			if err != nil {
+				return err
+			}
+			n, err := atoiTrim(o.Content)
+			if err != nil {
+				return fmt.Errorf("V0: counter read %q: %w", o.Content, err)
+			}
+			if len(rep.Counter) == 0 || n > rep.Counter[len(rep.Counter)-1] {
+				rep.Counter = append(rep.Counter, n)
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("V0: the background counter went %v then %d: the process did not survive", rep.Counter, n)
+			}
+			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+				return err
+			}
 		}
-		n, err := atoiTrim(o.Content)
-		if err != nil {
-			return fmt.Errorf("V0: counter read %q: %w", o.Content, err)
-		}
-		if len(rep.Counter) > 0 && n <= rep.Counter[len(rep.Counter)-1] {
-			return fmt.Errorf("V0: the background counter went %v then %d: the process did not survive", rep.Counter, n)
-		}
-		rep.Counter = append(rep.Counter, n)
-		return nil
 	}
 	if err := read(r1); err != nil {
 		stop(r1)
