@@ -111,6 +111,7 @@ type SandboxConfig struct {
 	NetworkPolicies             map[string]string // network_policies: named policies
 	EgressNetworks              []string          // egress_networks: where egress proxies reach out
 	EgressDNS                   string            // egress_dns: the resolver egress proxies use
+	EgressSubnets               string            // egress_subnets: where sandbox networks are carved from
 	RuntimeBindingAddress       string            // runtime_binding_address
 	RuntimeExtraBuildArgs       []string          // runtime_extra_build_args
 	InitializePlugins           bool              // initialize_plugins

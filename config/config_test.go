@@ -825,10 +825,10 @@ func TestKeyTable(t *testing.T) {
 		}
 	}
 	// Spec §12.2 lists 34 [sandbox] keys and §11 13 [kubernetes] keys;
-	// sbx adds 4 for egress policies (network_policy, network_policies,
-	// egress_networks, egress_dns).
-	if counts[sectionSandbox] != 34+4 || counts[sectionKubernetes] != 13 {
-		t.Errorf("table has %d sandbox and %d kubernetes keys, want 38 and 13", counts[sectionSandbox], counts[sectionKubernetes])
+	// sbx adds 5 for egress policies (network_policy, network_policies,
+	// egress_networks, egress_dns, egress_subnets).
+	if counts[sectionSandbox] != 34+5 || counts[sectionKubernetes] != 13 {
+		t.Errorf("table has %d sandbox and %d kubernetes keys, want 39 and 13", counts[sectionSandbox], counts[sectionKubernetes])
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
-	"time"
 
 	"github.com/sbx-dev/sbx/internal/egress"
 	"github.com/sbx-dev/sbx/internal/netpolicy"
@@ -30,9 +30,10 @@ func main() {
 }
 
 func run() error {
-	inside := flag.String("internal", "", "CIDR of the sandbox network")
+	inside := flag.String("internal", "", "CIDR holding every sandbox network (the driver carves one per sandbox from it)")
 	policy := flag.String("policy", "", "policy of sources that were not registered")
 	dns := flag.String("dns", "", "resolver (host:port) for destination names; default: the container's")
+	host := flag.String("host", "", "comma-separated addresses of the engine's host, never a destination unless the policy is open")
 	state := flag.String("state", "/state/clients.json", "file keeping the registrations")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
@@ -49,7 +50,17 @@ func run() error {
 		return fmt.Errorf("%s is not set", EnvToken)
 	}
 	os.Unsetenv(EnvToken)
-	cfg := egress.Config{Default: pol, Log: log, Token: token, StateFile: *state}
+	cfg := egress.Config{Default: pol, Pool: pfx.Masked(), Log: log, Token: token, StateFile: *state}
+	for _, h := range strings.Split(*host, ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(h)
+		if err != nil {
+			return fmt.Errorf("--host: %w", err)
+		}
+		cfg.Host = append(cfg.Host, a.Unmap())
+	}
 	if *dns != "" {
 		addr := *dns
 		cfg.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -59,21 +70,9 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// The engine connects the sandbox network before the start, but give
-	// an interface a moment to appear all the same.
-	var in, out []netip.Addr
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if in, out, err = egress.SplitAddrs(pfx); err != nil {
-			return err
-		}
-		if len(in) > 0 && len(out) > 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	cfg.Self = append(append([]netip.Addr{}, in...), out...)
 	srv, err := egress.New(cfg)
 	if err != nil {
 		return err
 	}
-	return srv.Serve(ctx, in, out, egress.Ports{})
+	return srv.Serve(ctx, egress.Ports{})
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sort"
@@ -134,6 +135,15 @@ func openDocker(_ context.Context, cfg *config.Config, o Options) (driver.Driver
 	if path == "" {
 		path = image.DefaultPullFailuresPath()
 	}
+	var subnets netip.Prefix
+	if v := cfg.Sandbox.EgressSubnets; v != "" {
+		p, err := netip.ParsePrefix(v)
+		if err != nil || !p.Addr().Is4() {
+			c.Close()
+			return nil, nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("egress_subnets %q: want an IPv4 CIDR such as 10.213.0.0/16", v))
+		}
+		subnets = p
+	}
 	d, err := docker.New(docker.Options{
 		Client: c, Sandboxd: o.Sandboxd, Logger: o.Logger, Progress: o.Progress, URLHost: urlHost(cfg),
 		// An engine on a unix socket runs here: its bridge addresses are
@@ -144,7 +154,7 @@ func openDocker(_ context.Context, cfg *config.Config, o Options) (driver.Driver
 			ExtraDeps: cfg.Sandbox.RuntimeExtraDeps, ForceRebuild: cfg.Sandbox.ForceRebuildRuntime,
 		},
 		PullFailures: &image.PullFailures{Path: path, Engine: c.DaemonHost()},
-		Egress:       docker.EgressOptions{Upstream: cfg.Sandbox.EgressNetworks, DNS: cfg.Sandbox.EgressDNS},
+		Egress:       docker.EgressOptions{Upstream: cfg.Sandbox.EgressNetworks, DNS: cfg.Sandbox.EgressDNS, Subnets: subnets},
 	})
 	if err != nil {
 		c.Close()

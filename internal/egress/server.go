@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,8 +36,22 @@ type Config struct {
 	// moment between its start and its registration gets the policy the
 	// proxy was made for).
 	Default netpolicy.Policy
-	// Self are the proxy's own addresses: never a destination, so a
-	// sandbox cannot reach the control endpoint through the proxy.
+	// Pool holds every sandbox network (one per sandbox, carved from it
+	// by the driver): the proxy's addresses in it are sandbox sides, its
+	// others the control side, and no address in it is ever a
+	// destination, so no sandbox reaches another through the proxy.
+	Pool netip.Prefix
+	// Addrs lists the proxy's interface addresses; nil is
+	// InterfaceAddrs. Serve follows them as sandbox networks come and go.
+	Addrs func() ([]netip.Addr, error)
+	// Host are the addresses of the engine's host (its bridge gateways
+	// and its own interfaces): under any policy but open never a
+	// destination, so no allow-list entry (a CIDR holding one) lets a
+	// sandbox reach what the host serves.
+	Host []netip.Addr
+	// Self are more of the proxy's own addresses, never a destination;
+	// Serve adds its control side's, so a sandbox cannot reach the
+	// control endpoint through the proxy.
 	Self []netip.Addr
 	// Resolver resolves destination names; nil is net.DefaultResolver.
 	Resolver *net.Resolver
@@ -62,6 +77,13 @@ type Server struct {
 
 	mu      sync.RWMutex
 	clients map[netip.Addr]*client
+	self    []netip.Addr
+
+	// kick asks Serve to look at the interfaces now: a registration
+	// follows the connection of a sandbox's network.
+	kick chan struct{}
+	// relay forwards the host's requests to sandboxes (relay.go).
+	relay http.Handler
 
 	// names caches resolutions briefly: a name is looked up once per
 	// burst of connections, not once for each (a lookup costs about as
@@ -116,7 +138,7 @@ type client struct {
 
 // New makes a Server, reading StateFile when it exists.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, log: cfg.Log, resolver: cfg.Resolver, def: netpolicy.Compile(cfg.Default), clients: map[netip.Addr]*client{}, names: map[string]resolved{}}
+	s := &Server{cfg: cfg, log: cfg.Log, resolver: cfg.Resolver, def: netpolicy.Compile(cfg.Default), clients: map[netip.Addr]*client{}, names: map[string]resolved{}, kick: make(chan struct{}, 1)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -128,6 +150,8 @@ func New(cfg Config) (*Server, error) {
 		s.dialer.Timeout = 10 * time.Second
 	}
 	s.tr = s.transport()
+	s.self = append([]netip.Addr(nil), cfg.Self...)
+	s.relay = s.newRelay()
 	if cfg.StateFile != "" {
 		if err := s.load(); err != nil {
 			return nil, err
@@ -197,6 +221,10 @@ func (s *Server) plan(ctx context.Context, sandbox string, src netip.Addr, m *ne
 			why = r
 			continue
 		}
+		if m.Policy().Mode != netpolicy.Open && slices.Contains(s.cfg.Host, a) {
+			why = "the sandbox host's address " + a.String()
+			continue
+		}
 		if ok, r := m.Resolved(a); !ok {
 			why = r + " (" + a.String() + ")"
 			continue
@@ -233,12 +261,38 @@ func (s *Server) forbidden(a netip.Addr) string {
 	case a.IsLoopback(), a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast():
 		return "reserved address " + a.String()
 	}
-	for _, x := range s.cfg.Self {
+	if s.cfg.Pool.IsValid() && s.cfg.Pool.Contains(a) {
+		return "a sandbox network's address " + a.String()
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, x := range s.self {
 		if x == a {
 			return "the proxy's own address"
 		}
 	}
 	return ""
+}
+
+func (s *Server) setSelf(addrs []netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.self = append(append([]netip.Addr(nil), s.cfg.Self...), addrs...)
+}
+
+// nudge asks Serve to rescan the interfaces, without waiting.
+func (s *Server) nudge() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// registered says whether a sandbox is registered at ip.
+func (s *Server) registered(ip netip.Addr) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.clients[ip.Unmap()] != nil
 }
 
 func trimBrackets(h string) string {
@@ -259,6 +313,7 @@ func (s *Server) Register(ip netip.Addr, sandbox string, p netpolicy.Policy) err
 	err := s.saveLocked()
 	s.mu.Unlock()
 	s.log.Info("registered", "sandbox", sandbox, "src", ip.String(), "policy", c.Policy)
+	s.nudge()
 	return err
 }
 
@@ -267,6 +322,7 @@ func (s *Server) Unregister(ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.clients, ip.Unmap())
+	s.nudge()
 	return s.saveLocked()
 }
 

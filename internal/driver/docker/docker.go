@@ -87,6 +87,7 @@ type engine interface {
 	VolumeList(ctx context.Context, o client.VolumeListOptions) (client.VolumeListResult, error)
 	VolumeRemove(ctx context.Context, id string, o client.VolumeRemoveOptions) (client.VolumeRemoveResult, error)
 	NetworkConnect(ctx context.Context, id string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error)
+	NetworkDisconnect(ctx context.Context, id string, o client.NetworkDisconnectOptions) (client.NetworkDisconnectResult, error)
 	NetworkCreate(ctx context.Context, name string, o client.NetworkCreateOptions) (client.NetworkCreateResult, error)
 	NetworkInspect(ctx context.Context, id string, o client.NetworkInspectOptions) (client.NetworkInspectResult, error)
 	NetworkList(ctx context.Context, o client.NetworkListOptions) (client.NetworkListResult, error)
@@ -286,14 +287,34 @@ func (d *Driver) create(ctx context.Context, spec driver.Spec, vol, token string
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
+	created := false
+	if egress != nil {
+		// Runs after the container's own discard (defers run last
+		// first): the network goes once nothing of the sandbox is on it.
+		defer func() {
+			if !created {
+				d.unregisterAt(context.WithoutCancel(ctx), egress.proxy, egress.ip)
+				if err := d.dropSandboxNet(context.WithoutCancel(ctx), spec.ID); err != nil {
+					d.log.Warn("removing the network of a sandbox that failed to start", "sandbox", spec.ID, "err", err)
+				}
+			}
+		}()
+	}
 	cfg, hostCfg, err := d.containerConfig(spec, vol, token, egress, guards)
 	if err != nil {
 		return driver.Sandbox{}, err
 	}
+	var netCfg *network.NetworkingConfig
+	if egress != nil {
+		// .3 of its own network, always: the proxy's registration and
+		// the sandbox's resolver are set before it starts.
+		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			egress.network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: egress.ip}}}}
+	}
 	t0 := time.Now()
 	retried := false
 again:
-	res, err := d.createContainer(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg})
+	res, err := d.createContainer(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg, NetworkingConfig: netCfg})
 	if err != nil {
 		if (cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err)) && ctx.Err() == nil && !retried && d.pendingRemoval(ctx, name) {
 			// The same id's `--rm` sandbox was just closed and the engine
@@ -362,11 +383,6 @@ again:
 			return driver.Sandbox{}, classify(err, fmt.Sprintf("connect %s to network %s", name, n))
 		}
 	}
-	if egress != nil && egress.proxy != nil {
-		if err := d.registerStarted(ctx, egress.proxy, spec.ID, id, *spec.Network.Policy); err != nil {
-			return driver.Sandbox{}, err
-		}
-	}
 	t2 := time.Now()
 	sb, err := d.waitReady(ctx, spec.ID, id, early)
 	if err != nil {
@@ -375,7 +391,7 @@ again:
 	if err := afterStart(guards); err != nil {
 		return driver.Sandbox{}, fmt.Errorf("the start manifest of a guarded folder: %w", err)
 	}
-	ok = true
+	ok, created = true, true
 	d.log.Debug("container ready", "name", name, "create", t1.Sub(t0), "start", t2.Sub(t1), "ready", time.Since(t2))
 	return sb, nil
 }
@@ -416,7 +432,7 @@ func (d *Driver) waitReady(ctx context.Context, sid, cid string, early *tailBuff
 	if err != nil {
 		return driver.Sandbox{}, classify(err, "inspect "+ContainerName(sid))
 	}
-	sb := d.toSandbox(ins.Container)
+	sb := d.toSandbox(ctx, ins.Container)
 	if sb.Endpoint.URL == "" {
 		if err := d.exited(ctx, cid, early); err != nil {
 			return driver.Sandbox{}, err
@@ -534,10 +550,10 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string, egress *sa
 		env[launch.EnvSWEReXAddr] = net.JoinHostPort(swxHost, strconv.Itoa(swxPort))
 		env[launch.EnvSWEReXToken] = tok
 	}
-	if egress != nil && egress.proxy != nil {
+	if egress != nil && !egress.none {
 		// Programs that read proxy variables use the proxy; those that
 		// do not still reach it, through the resolver's answers.
-		u := "http://" + net.JoinHostPort(egress.proxy.ip.String(), strconv.Itoa(egressProxyPort))
+		u := "http://" + net.JoinHostPort(egress.proxyIP.String(), strconv.Itoa(egressProxyPort))
 		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 			env[k] = u
 		}
@@ -591,15 +607,12 @@ func (d *Driver) containerConfig(spec driver.Spec, vol, token string, egress *sa
 		// runs needs them (ping is the one casualty).
 		hc.CapDrop = append(hc.CapDrop, "NET_RAW")
 		// An internal network publishes nothing: the host reaches
-		// sandboxd at the container's address on it (toSandbox).
+		// sandboxd through the proxy's relay (toSandbox).
 		hc.NetworkMode = container.NetworkMode(egress.network)
-		if egress.dns.IsValid() {
-			hc.DNS = []netip.Addr{egress.dns}
-		} else {
-			// none: the engine's resolver would forward to the host's
-			// resolvers; point it at the sandbox's own loopback instead.
-			hc.DNS = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-		}
+		// The engine's resolver would forward to the host's resolvers;
+		// the proxy answers allowed names (none: no name) and logs the
+		// rest.
+		hc.DNS = []netip.Addr{egress.proxyIP}
 		cfg.ExposedPorts = network.PortSet{}
 		for _, p := range []int{ServerPort, swxPort} {
 			if p != 0 {
@@ -671,7 +684,7 @@ func (d *Driver) own(ctx context.Context, id string) (string, driver.Sandbox, er
 	if err != nil {
 		return "", driver.Sandbox{}, err
 	}
-	return cid, d.toSandbox(c), nil
+	return cid, d.toSandbox(ctx, c), nil
 }
 
 func (d *Driver) ownContainer(ctx context.Context, id string) (string, container.InspectResponse, error) {
@@ -724,8 +737,22 @@ func (d *Driver) List(ctx context.Context, match map[string]string) ([]driver.Sa
 		return nil, classify(err, "list sandboxes")
 	}
 	out := make([]driver.Sandbox, 0, len(res.Items))
+	var relays map[string]string // proxy key -> control URL, when needed
 	for _, c := range res.Items {
-		out = append(out, fromSummary(c, d.urlHost))
+		sb := fromSummary(c, d.urlHost)
+		if key := c.Labels[labelEgress]; key != "" && sb.State == driver.StateRunning && c.NetworkSettings != nil {
+			if relays == nil {
+				relays = d.relayBases(ctx)
+			}
+			if ep := c.NetworkSettings.Networks[sandboxNetName(sb.ID)]; ep != nil && ep.IPAddress.IsValid() && relays[key] != "" {
+				swx, _ := strconv.Atoi(c.Labels[labelSWEReX])
+				sb.Endpoint.URL = relayURL(relays[key], ep.IPAddress, ServerPort)
+				if swx != 0 {
+					sb.SWEReX.URL = relayURL(relays[key], ep.IPAddress, swx)
+				}
+			}
+		}
+		out = append(out, sb)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, nil
@@ -742,20 +769,15 @@ func (d *Driver) Start(ctx context.Context, id string) (driver.Sandbox, error) {
 		return d.Resume(ctx, id)
 	case driver.StateRunning:
 	default:
+		// A policed sandbox's proxy is on its network and knows it
+		// before it runs (a proxy removed meanwhile is made anew).
+		if _, c, err := d.ownContainer(ctx, id); err == nil {
+			if err := d.restartEgress(ctx, id, c); err != nil {
+				return driver.Sandbox{}, err
+			}
+		}
 		if _, err := d.api.ContainerStart(ctx, cid, client.ContainerStartOptions{}); err != nil {
 			return driver.Sandbox{}, classify(err, "start "+id)
-		}
-		// A start may give the sandbox another address.
-		if _, c, err := d.ownContainer(ctx, id); err == nil {
-			if pol, ok := policedOf(c); ok && pol.key != noneKey {
-				px, err := d.proxyFor(ctx, pol)
-				if err != nil {
-					return driver.Sandbox{}, err
-				}
-				if err := d.register(ctx, px, id, pol.ip, pol.policy); err != nil {
-					return driver.Sandbox{}, err
-				}
-			}
 		}
 	}
 	if sb.Labels[labelWorkload] == "true" {
@@ -881,8 +903,9 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	// for sbx it does not exist.
 	cid, c, err := d.ownContainer(ctx, id)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		// Guard volumes outlive an auto-removed container.
-		return d.removeGuardVolumes(ctx, id)
+		// Guard volumes and a policed sandbox's network outlive an
+		// auto-removed container.
+		return errors.Join(d.dropSandboxNet(ctx, id), d.removeGuardVolumes(ctx, id))
 	}
 	if err != nil {
 		return err
@@ -891,6 +914,11 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 	guarded := c.Config != nil && c.Config.Labels[driver.LabelGuard] == "true"
 	_, err = d.api.ContainerRemove(ctx, cid, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
+		if _, ok := policedOf(c); ok {
+			if err := d.dropSandboxNet(ctx, id); err != nil {
+				return err
+			}
+		}
 		if !guarded {
 			return nil
 		}
@@ -904,7 +932,7 @@ func (d *Driver) Remove(ctx context.Context, id string) error {
 		if err := d.waitRemoved(wctx, cid); err != nil {
 			return err
 		}
-		return d.removeGuardVolumes(ctx, id)
+		return errors.Join(d.dropSandboxNet(ctx, id), d.removeGuardVolumes(ctx, id))
 	}
 	return classify(err, "remove "+id)
 }
@@ -969,8 +997,17 @@ func (d *Driver) copyLogs(ctx context.Context, cid string, w io.Writer, tail int
 
 // toSandbox describes a container, with direct addresses where the
 // driver has them.
-func (d *Driver) toSandbox(c container.InspectResponse) driver.Sandbox {
+func (d *Driver) toSandbox(ctx context.Context, c container.InspectResponse) driver.Sandbox {
 	sb := toSandbox(c, d.urlHost)
+	if pol, ok := policedOf(c); ok {
+		if (sb.State == driver.StateRunning || sb.State == driver.StatePaused) && pol.ip.IsValid() {
+			ins, err := d.api.ContainerInspect(ctx, egressPrefix+pol.key, client.ContainerInspectOptions{})
+			if err == nil && ins.Container.NetworkSettings != nil {
+				d.relayed(&sb, controlURL(ins.Container.NetworkSettings.Ports), pol.ip, c.Config)
+			}
+		}
+		return sb
+	}
 	if !d.direct || c.NetworkSettings == nil || sb.Endpoint.URL == "" && len(sb.AppPorts) == 0 {
 		return sb
 	}
@@ -1038,14 +1075,10 @@ func toSandbox(c container.InspectResponse, urlHost string) driver.Sandbox {
 	if c.NetworkSettings == nil {
 		return sb
 	}
-	if pol, ok := policedOf(c); ok {
-		// Nothing is published from an internal network.
-		if pol.ip.IsValid() {
-			sb.Endpoint = driver.Endpoint{URL: "http://" + net.JoinHostPort(pol.ip.String(), strconv.Itoa(ServerPort)), Token: token}
-			if swxPort != 0 {
-				sb.SWEReX = driver.Endpoint{URL: "http://" + net.JoinHostPort(pol.ip.String(), strconv.Itoa(swxPort)), Token: swxToken}
-			}
-		}
+	if _, ok := policedOf(c); ok {
+		// Nothing is published from an internal network: the driver
+		// fills in the relay through the proxy (Driver.toSandbox).
+		sb.Endpoint.Token, sb.SWEReX.Token = token, swxToken
 		return sb
 	}
 	for p, binds := range c.NetworkSettings.Ports {
@@ -1082,15 +1115,8 @@ func fromSummary(c container.Summary, urlHost string) driver.Sandbox {
 		sb.Name = strings.TrimPrefix(c.Names[0], "/")
 	}
 	swxPort, _ := strconv.Atoi(c.Labels[labelSWEReX])
-	if key := c.Labels[labelEgress]; key != "" {
-		if c.NetworkSettings != nil && sb.State == driver.StateRunning {
-			if ep := c.NetworkSettings.Networks[egressNetName(key)]; ep != nil && ep.IPAddress.IsValid() {
-				sb.Endpoint.URL = "http://" + net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(ServerPort))
-				if swxPort != 0 {
-					sb.SWEReX.URL = "http://" + net.JoinHostPort(ep.IPAddress.String(), strconv.Itoa(swxPort))
-				}
-			}
-		}
+	if c.Labels[labelEgress] != "" {
+		// The endpoints go through the proxy's relay: List fills them in.
 		return sb
 	}
 	for _, p := range c.Ports {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/driver/docker/image"
+	"github.com/sbx-dev/sbx/internal/egress"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/netpolicy"
@@ -33,29 +35,48 @@ import (
 )
 
 // Egress enforcement on Docker: a sandbox with a policy other than open
-// is on an --internal network (no route out) of its policy; for none that
-// network has nothing else on it, for the others an egress proxy of
-// sbx's (cmd/sbx-egress, one container per policy, shared) is on it and
-// on a network with a route. The sandbox's resolver is the proxy, which
-// answers allowed names with its own address, and HTTP(S)_PROXY point at
-// it. sandboxd is reached at the sandbox's address on that network,
-// since the engine publishes no port of a container on an internal one.
+// is alone on a network of its own, carved (a /29) from
+// EgressOptions.Subnets: --internal (no route out) and with no address
+// of the host on it (inhibit_ipv4), so the sandbox reaches neither the
+// outside nor the host. Its only peer there is the egress proxy of its
+// policy (cmd/sbx-egress, one container per policy, shared by all the
+// policy's sandboxes through their networks), at the network's .2; the
+// sandbox is .3. Its resolver is the proxy, which answers allowed names
+// with its own address, and HTTP(S)_PROXY point at it (not for none). No
+// sandbox shares a network with another, so none can reach a neighbour,
+// or lend it a policy widened for itself. sbx reaches sandboxd through
+// the proxy's relay, on the control port the proxy publishes on
+// 127.0.0.1 (the engine publishes nothing from an internal network, and
+// the host has no address on it).
 const (
 	// labelEgress is on sandboxes, proxies and their networks: the
-	// policy's key, "none" for none.
+	// policy's key.
 	labelEgress = "dev.sbx.egress"
 	// labelEgressPolicy is the policy a sandbox or proxy started with.
 	labelEgressPolicy = "dev.sbx.egress.policy"
 	labelKind         = "dev.sbx.kind"
 	kindEgress        = "egress"
-	kindEgressNet     = "egress-network"
+	// kindEgressNet is the shared network of a policy, as sbx made it
+	// before each sandbox had its own: only gc still looks for them.
+	kindEgressNet = "egress-network"
+	// kindSandboxNet is a policed sandbox's own network.
+	kindSandboxNet = "egress-sandbox-network"
 	// egressPrefix names proxies and networks; "sbx_", not "sbx-", so
 	// no sandbox's container (sbx-<id>) can ever have the name.
 	egressPrefix = "sbx_egress-"
-	noneKey      = "none"
 	// envEgressToken is the proxy's control token (cmd/sbx-egress).
 	envEgressToken = "SBX_EGRESS_TOKEN"
+	// sandboxNetBits is the size of a sandbox's network: the engine's
+	// gateway address (.1, given to no one), the proxy (.2), the sandbox
+	// (.3).
+	sandboxNetBits = 29
 )
+
+// DefaultEgressSubnets is where sandbox networks are carved from unless
+// EgressOptions.Subnets says otherwise: 8192 sandboxes. The host has no
+// address on them, so a host network that overlaps confuses only the
+// proxies' routes to that part of it.
+var DefaultEgressSubnets = netip.MustParsePrefix("10.213.0.0/16")
 
 // EgressOptions configure enforcement.
 type EgressOptions struct {
@@ -66,30 +87,51 @@ type EgressOptions struct {
 	// DNS is the resolver (host:port) proxies resolve destinations with;
 	// "" is the one the engine gives their containers.
 	DNS string
+	// Subnets is the range sandbox networks are carved from, a /29
+	// each; the zero value is DefaultEgressSubnets.
+	Subnets netip.Prefix
 	// Binary finds cmd/sbx-egress; nil is the default search.
 	Binary *sandboxdbin.Locator
 }
 
-func egressNetName(key string) string { return egressPrefix + key }
+func (d *Driver) subnets() netip.Prefix {
+	if d.egress.Subnets.IsValid() {
+		return d.egress.Subnets.Masked()
+	}
+	return DefaultEgressSubnets
+}
 
-// sandboxNet is what a policed sandbox's container is configured with.
+func sandboxNetName(id string) string { return egressPrefix + "net-" + id }
+
+// sandboxNet is a policed sandbox's network, ready for its container.
 type sandboxNet struct {
 	key     string
 	network string
-	dns     netip.Addr // the proxy; invalid for none
+	subnet  netip.Prefix
+	proxyIP netip.Addr // .2: resolver and HTTP(S)_PROXY
+	ip      netip.Addr // .3: the sandbox
+	none    bool
 	proxy   *proxyInfo
+}
+
+func hostAt(p netip.Prefix, n uint32) netip.Addr {
+	b := p.Masked().Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += n
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 type proxyInfo struct {
 	key     string
 	name    string
-	network string
-	ip      netip.Addr // on the sandbox network
-	control string     // base URL of the control endpoint
+	id      string
+	control string // base URL of the control endpoint and the relay
 	token   string
 }
 
-// egressFor prepares the network (and proxy) of a sandbox's policy.
+// egressFor prepares a policed sandbox's network and proxy: the proxy is
+// on the network and the sandbox's address registered with its policy
+// before the sandbox exists, so its first packet is already decided by it.
 func (d *Driver) egressFor(ctx context.Context, spec driver.Spec) (*sandboxNet, error) {
 	p := spec.Network.Policy
 	if p == nil || !p.Enforced() {
@@ -102,49 +144,169 @@ func (d *Driver) egressFor(ctx context.Context, spec driver.Spec) (*sandboxNet, 
 		return nil, errdefs.New(errdefs.ErrInvalidArgument, "a network policy cannot be enforced with additional_networks: another network would be a way out")
 	}
 	if d.urlHost != "" {
-		return nil, errdefs.New(errdefs.ErrNotImplemented, "a network policy needs sbx on the engine's host: sandboxd is reached at its address on an internal network, which DOCKER_HOST_ADDR / local_runtime_url cannot reach")
+		return nil, errdefs.New(errdefs.ErrNotImplemented, "a network policy needs sbx on the engine's host: sandboxd is reached through the proxy's port on 127.0.0.1, which DOCKER_HOST_ADDR / local_runtime_url cannot reach")
+	}
+	if pool := d.subnets(); !pool.Addr().Is4() || pool.Bits() > sandboxNetBits {
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("egress_subnets %s: want an IPv4 range of at least a /%d", pool, sandboxNetBits))
 	}
 	d.egressMu.Lock()
-	defer d.egressMu.Unlock()
-	if p.Mode == netpolicy.None {
-		// Inter-container traffic is off too: sandboxes of policy none
-		// do not see each other.
-		if _, err := d.ensureNetwork(ctx, egressNetName(noneKey), noneKey, map[string]string{"com.docker.network.bridge.enable_icc": "false"}); err != nil {
-			return nil, err
-		}
-		return &sandboxNet{key: noneKey, network: egressNetName(noneKey)}, nil
-	}
 	px, err := d.ensureProxy(ctx, *p)
+	d.egressMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	return &sandboxNet{key: px.key, network: px.network, dns: px.ip, proxy: px}, nil
+	sn, err := d.ensureSandboxNet(ctx, spec.ID, px.key)
+	if err != nil {
+		return nil, err
+	}
+	sn.proxy, sn.none = px, p.Mode == netpolicy.None
+	ok := false
+	defer func() {
+		if !ok {
+			d.dropSandboxNet(context.WithoutCancel(ctx), spec.ID)
+		}
+	}()
+	if err := d.connectProxy(ctx, px, sn); err != nil {
+		return nil, err
+	}
+	if err := d.register(ctx, px, spec.ID, sn.ip, *p); err != nil {
+		return nil, err
+	}
+	ok = true
+	return sn, nil
 }
 
-// ensureNetwork finds or creates an internal bridge network of sbx's.
-func (d *Driver) ensureNetwork(ctx context.Context, name, key string, opts map[string]string) (netip.Prefix, error) {
+// ensureSandboxNet finds or makes sandbox id's network, on a /29 of the
+// pool that no network has: the engine refuses an overlapping subnet, so
+// two sbx processes picking the same one cannot both have it.
+func (d *Driver) ensureSandboxNet(ctx context.Context, id, key string) (*sandboxNet, error) {
+	name := sandboxNetName(id)
 	ins, err := d.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		_, err = d.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Options: opts,
-			Labels: map[string]string{driver.LabelManaged: "true", driver.LabelVersion: version.Version, labelKind: kindEgressNet, labelEgress: key}})
-		if err != nil && !cerrdefs.IsConflict(err) && !cerrdefs.IsAlreadyExists(err) {
-			return netip.Prefix{}, classify(err, "create network "+name)
+	if err == nil {
+		// A network left by a sandbox of this id is reused, but never
+		// one whose sandbox is still there: that sandbox's registration
+		// would be overwritten.
+		if _, cerr := d.api.ContainerInspect(ctx, ContainerName(id), client.ContainerInspectOptions{}); cerr == nil {
+			return nil, errdefs.New(errdefs.ErrAlreadyExists, fmt.Sprintf("sandbox %q already exists (container %s): attach to it, or remove it with `sbx rm %s`", id, ContainerName(id), id))
 		}
-		ins, err = d.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+		return sandboxNetOf(ins.Network, key)
 	}
+	if !cerrdefs.IsNotFound(err) {
+		return nil, classify(err, "inspect network "+name)
+	}
+	pool := d.subnets()
+	nets, err := d.api.NetworkList(ctx, client.NetworkListOptions{})
 	if err != nil {
-		return netip.Prefix{}, classify(err, "inspect network "+name)
+		return nil, classify(err, "list networks")
 	}
-	n := ins.Network
-	if n.Labels[driver.LabelManaged] != "true" || !n.Internal {
-		return netip.Prefix{}, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network %s is not an internal network of sbx's; remove or rename it", name))
+	var used []netip.Prefix
+	for _, n := range nets.Items {
+		for _, c := range n.IPAM.Config {
+			if c.Subnet.IsValid() && c.Subnet.Overlaps(pool) {
+				used = append(used, c.Subnet)
+			}
+		}
+	}
+	blocks := uint32(1) << (sandboxNetBits - pool.Bits())
+	start := uint32(rand.Uint64N(uint64(blocks)))
+	tries := 0
+	for i := uint32(0); i < blocks && tries < 64; i++ {
+		cand := netip.PrefixFrom(hostAt(pool, ((start+i)%blocks)<<(32-sandboxNetBits)), sandboxNetBits)
+		if slices.ContainsFunc(used, cand.Overlaps) {
+			continue
+		}
+		tries++
+		_, err := d.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Internal: true,
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: cand, Gateway: hostAt(cand, 1)}}},
+			Options: map[string]string{
+				// No address of the host's on the network: nothing the
+				// host serves is reachable from the sandbox.
+				"com.docker.network.bridge.inhibit_ipv4": "true",
+				"com.docker.network.bridge.enable_icc":   "true",
+			},
+			Labels: map[string]string{driver.LabelManaged: "true", driver.LabelVersion: version.Version, labelKind: kindSandboxNet,
+				labelEgress: key, driver.LabelSession: id}})
+		if err == nil {
+			return &sandboxNet{key: key, network: name, subnet: cand, proxyIP: hostAt(cand, 2), ip: hostAt(cand, 3)}, nil
+		}
+		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
+			if ins, ierr := d.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); ierr == nil {
+				return sandboxNetOf(ins.Network, key)
+			}
+		}
+		if !strings.Contains(strings.ToLower(err.Error()), "overlap") {
+			return nil, classify(err, "create network "+name)
+		}
+		used = append(used, cand) // another process took it meanwhile
+	}
+	return nil, errdefs.New(errdefs.ErrUnavailable, fmt.Sprintf("no free /%d left in egress_subnets %s for sandbox %s's network: remove unused sandboxes (sbx gc) or give a larger range", sandboxNetBits, pool, id))
+}
+
+func sandboxNetOf(n network.Inspect, key string) (*sandboxNet, error) {
+	if n.Labels[driver.LabelManaged] != "true" || n.Labels[labelKind] != kindSandboxNet || !n.Internal {
+		return nil, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network %s is not a sandbox network of sbx's; remove or rename it", n.Name))
+	}
+	if n.Labels[labelEgress] != key {
+		return nil, errdefs.New(errdefs.ErrConflict, fmt.Sprintf("network %s was made for another policy's proxy; remove it (sbx gc)", n.Name))
 	}
 	for _, c := range n.IPAM.Config {
-		if c.Subnet.IsValid() && c.Subnet.Addr().Is4() {
-			return c.Subnet, nil
+		if c.Subnet.IsValid() && c.Subnet.Addr().Is4() && c.Subnet.Bits() == sandboxNetBits {
+			return &sandboxNet{key: key, network: n.Name, subnet: c.Subnet, proxyIP: hostAt(c.Subnet, 2), ip: hostAt(c.Subnet, 3)}, nil
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("network %s has no IPv4 subnet", name)
+	return nil, fmt.Errorf("network %s has no /%d subnet", n.Name, sandboxNetBits)
+}
+
+// connectProxy puts the proxy on a sandbox's network at .2, unless it is
+// there already (a sandbox started again, or a proxy made anew).
+func (d *Driver) connectProxy(ctx context.Context, px *proxyInfo, sn *sandboxNet) error {
+	ins, err := d.api.ContainerInspect(ctx, px.id, client.ContainerInspectOptions{})
+	if err != nil {
+		return classify(err, "inspect egress proxy "+px.name)
+	}
+	if ns := ins.Container.NetworkSettings; ns != nil {
+		if ep := ns.Networks[sn.network]; ep != nil {
+			if ep.IPAddress == sn.proxyIP {
+				return nil
+			}
+			return fmt.Errorf("egress proxy %s is on %s at %s, want %s", px.name, sn.network, ep.IPAddress, sn.proxyIP)
+		}
+	}
+	_, err = d.api.NetworkConnect(ctx, sn.network, client.NetworkConnectOptions{Container: px.id,
+		EndpointConfig: &network.EndpointSettings{IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: sn.proxyIP}}})
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		return classify(err, fmt.Sprintf("connect egress proxy %s to %s", px.name, sn.network))
+	}
+	return nil
+}
+
+// dropSandboxNet removes a sandbox's network once its container is gone:
+// sbx's proxies are taken off it first; anything else on it stays, and so
+// does the network.
+func (d *Driver) dropSandboxNet(ctx context.Context, id string) error {
+	name := sandboxNetName(id)
+	ins, err := d.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return classify(err, "inspect network "+name)
+	}
+	if ins.Network.Labels[driver.LabelManaged] != "true" || ins.Network.Labels[labelKind] != kindSandboxNet {
+		return nil
+	}
+	for cid, ep := range ins.Network.Containers {
+		if !strings.HasPrefix(ep.Name, egressPrefix) {
+			continue
+		}
+		if _, err := d.api.NetworkDisconnect(ctx, name, client.NetworkDisconnectOptions{Container: cid, Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return classify(err, fmt.Sprintf("disconnect %s from %s", ep.Name, name))
+		}
+	}
+	if _, err := d.api.NetworkRemove(ctx, ins.Network.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return classify(err, "remove network "+name)
+	}
+	return nil
 }
 
 // egressImage makes the proxy's FROM-scratch image from the static
@@ -166,10 +328,10 @@ func (d *Driver) egressImage(ctx context.Context) (string, error) {
 }
 
 // proxyKey names the proxy of policy p under this driver's upstream
-// settings: a proxy made for other networks or another resolver is
-// another proxy.
+// settings: a proxy made for other networks, another resolver or another
+// pool is another proxy.
 func (d *Driver) proxyKey(p netpolicy.Policy) string {
-	h := sha256.Sum256([]byte(p.String() + "\x00" + strings.Join(d.egress.Upstream, ",") + "\x00" + d.egress.DNS))
+	h := sha256.Sum256([]byte(p.String() + "\x00" + strings.Join(d.egress.Upstream, ",") + "\x00" + d.egress.DNS + "\x00" + d.subnets().String()))
 	return hex.EncodeToString(h[:6])
 }
 
@@ -181,19 +343,19 @@ func (d *Driver) ensureProxy(ctx context.Context, p netpolicy.Policy) (*proxyInf
 // proxyByKey finds (and starts) the proxy called key, creating it for
 // policy create when it is missing and create is not nil.
 func (d *Driver) proxyByKey(ctx context.Context, key string, create *netpolicy.Policy) (*proxyInfo, error) {
-	name, netName := egressPrefix+key, egressNetName(key)
-	subnet, err := d.ensureNetwork(ctx, netName, key, nil)
-	if err != nil {
-		return nil, err
-	}
+	name := egressPrefix + key
 	ins, err := d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if cerrdefs.IsNotFound(err) && create == nil {
 		return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("egress proxy %s is gone (was it removed by hand?): restart the sandbox to get a new one", name))
 	}
 	if cerrdefs.IsNotFound(err) {
 		p := *create
-		if err := d.createProxy(ctx, p, key, netName, subnet); err != nil {
-			return nil, err
+		cerr := d.createProxy(ctx, p, key)
+		for i := 0; i < 3 && cerr != nil && portTaken(cerr); i++ {
+			cerr = d.createProxy(ctx, p, key)
+		}
+		if cerr != nil {
+			return nil, cerr
 		}
 		ins, err = d.api.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	}
@@ -213,7 +375,7 @@ func (d *Driver) proxyByKey(ctx context.Context, key string, create *netpolicy.P
 		}
 		c = ins.Container
 	}
-	px, err := proxyOf(c, netName)
+	px, err := proxyOf(c)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +386,7 @@ func (d *Driver) proxyByKey(ctx context.Context, key string, create *netpolicy.P
 	return px, nil
 }
 
-func (d *Driver) createProxy(ctx context.Context, p netpolicy.Policy, key, netName string, subnet netip.Prefix) error {
+func (d *Driver) createProxy(ctx context.Context, p netpolicy.Policy, key string) error {
 	name := egressPrefix + key
 	img, err := d.egressImage(ctx)
 	if err != nil {
@@ -234,11 +396,21 @@ func (d *Driver) createProxy(ctx context.Context, p netpolicy.Policy, key, netNa
 	if len(upstream) == 0 {
 		upstream = []string{"bridge"}
 	}
-	args := []string{"--internal", subnet.String(), "--policy", p.String()}
+	args := []string{"--internal", d.subnets().String(), "--policy", p.String()}
+	if hosts := d.hostAddrs(ctx, upstream); len(hosts) > 0 {
+		args = append(args, "--host", strings.Join(hosts, ","))
+	}
 	if d.egress.DNS != "" {
 		args = append(args, "--dns", d.egress.DNS)
 	}
 	ctl := network.MustParsePort(strconv.Itoa(egressControlPort) + "/tcp")
+	// A fixed host port, not one the engine picks at each start: the
+	// relay URLs of the policy's sandboxes stay good across a restart of
+	// the proxy (or of the engine).
+	hostPort, err := freePort()
+	if err != nil {
+		return fmt.Errorf("a port for egress proxy %s: %w", name, err)
+	}
 	cfg := &container.Config{
 		Image: img, Cmd: args,
 		Env: []string{envEgressToken + "=" + ids.Token()},
@@ -249,7 +421,7 @@ func (d *Driver) createProxy(ctx context.Context, p netpolicy.Policy, key, netNa
 	}
 	hc := &container.HostConfig{
 		NetworkMode:   container.NetworkMode(upstream[0]),
-		PortBindings:  network.PortMap{ctl: {{HostIP: netip.MustParseAddr("127.0.0.1")}}},
+		PortBindings:  network.PortMap{ctl: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(hostPort)}}},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		// Binding 53, 80 and 443 is all it needs.
 		CapDrop:        []string{"ALL"},
@@ -270,8 +442,8 @@ func (d *Driver) createProxy(ctx context.Context, p netpolicy.Policy, key, netNa
 			d.discard(ctx, res.ID)
 		}
 	}()
-	// Before the start, so the proxy sees all its interfaces at once.
-	for _, n := range append([]string{netName}, upstream[1:]...) {
+	// Before the start, so the proxy sees its control side at once.
+	for _, n := range upstream[1:] {
 		if _, err := d.api.NetworkConnect(ctx, n, client.NetworkConnectOptions{Container: res.ID}); err != nil {
 			return classify(err, fmt.Sprintf("connect egress proxy %s to %s", name, n))
 		}
@@ -286,22 +458,111 @@ func (d *Driver) createProxy(ctx context.Context, p netpolicy.Policy, key, netNa
 
 const egressControlPort = 9000
 
-func proxyOf(c container.InspectResponse, netName string) (*proxyInfo, error) {
-	px := &proxyInfo{name: strings.TrimPrefix(c.Name, "/"), network: netName, token: envValue(c.Config.Env, envEgressToken)}
-	if c.NetworkSettings != nil {
-		if ep := c.NetworkSettings.Networks[netName]; ep != nil {
-			px.ip = ep.IPAddress
+// portTaken says a start failed on a host port taken since freePort.
+func portTaken(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "port is already allocated") || strings.Contains(m, "address already in use")
+}
+
+// freePort is a TCP port on 127.0.0.1 free at the moment: another process
+// may take it before the engine binds it, and then the proxy's start
+// fails and it is made again on another (portTaken).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// hostAddrs are the engine host's addresses a proxy could dial: the
+// gateways of its upstream networks, and this process's own interface
+// addresses (a policy is enforced only with sbx on the engine's host).
+func (d *Driver) hostAddrs(ctx context.Context, upstream []string) []string {
+	seen := map[netip.Addr]bool{}
+	var out []string
+	add := func(a netip.Addr) {
+		if a.IsValid() && a.Is4() && !a.IsLoopback() && !seen[a] {
+			seen[a] = true
+			out = append(out, a.String())
 		}
-		for p, binds := range c.NetworkSettings.Ports {
-			if int(p.Num()) == egressControlPort && len(binds) > 0 {
-				px.control = "http://" + net.JoinHostPort("127.0.0.1", binds[0].HostPort)
+	}
+	for _, n := range upstream {
+		ins, err := d.api.NetworkInspect(ctx, n, client.NetworkInspectOptions{})
+		if err != nil {
+			continue
+		}
+		for _, c := range ins.Network.IPAM.Config {
+			add(c.Gateway)
+		}
+	}
+	if addrs, err := egress.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			add(a)
+		}
+	}
+	return out
+}
+
+func proxyOf(c container.InspectResponse) (*proxyInfo, error) {
+	px := &proxyInfo{name: strings.TrimPrefix(c.Name, "/"), id: c.ID, token: envValue(c.Config.Env, envEgressToken)}
+	if c.NetworkSettings != nil {
+		px.control = controlURL(c.NetworkSettings.Ports)
+	}
+	if px.control == "" || px.token == "" {
+		return nil, fmt.Errorf("egress proxy %s: no control port (is it running?)", px.name)
+	}
+	return px, nil
+}
+
+func controlURL(ports network.PortMap) string {
+	for p, binds := range ports {
+		if int(p.Num()) == egressControlPort && len(binds) > 0 {
+			return "http://" + net.JoinHostPort("127.0.0.1", binds[0].HostPort)
+		}
+	}
+	return ""
+}
+
+// relayURL is where sbx reaches port of a sandbox at ip through its proxy.
+func relayURL(control string, ip netip.Addr, port int) string {
+	return control + egress.RelayPrefix + netip.AddrPortFrom(ip, uint16(port)).String()
+}
+
+// relayed points a policed sandbox's endpoints at its proxy's relay.
+func (d *Driver) relayed(sb *driver.Sandbox, control string, ip netip.Addr, cfg *container.Config) {
+	if control == "" {
+		return
+	}
+	port := ServerPort
+	if cfg != nil {
+		if p, err := strconv.Atoi(envValue(cfg.Env, "port")); err == nil && p > 0 {
+			port = p
+		}
+	}
+	sb.Endpoint.URL = relayURL(control, ip, port)
+	if swx, _ := swerexOf(cfg); swx != 0 {
+		sb.SWEReX.URL = relayURL(control, ip, swx)
+	}
+}
+
+// relayBases maps the proxies' keys to their control URLs, for List.
+func (d *Driver) relayBases(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	res, err := d.api.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", driver.LabelManaged+"=true").Add("label", labelKind+"="+kindEgress)})
+	if err != nil {
+		d.log.Debug("listing egress proxies", "err", err)
+		return out
+	}
+	for _, c := range res.Items {
+		for _, p := range c.Ports {
+			if int(p.PrivatePort) == egressControlPort && p.PublicPort != 0 && p.Type == "tcp" {
+				out[c.Labels[labelEgress]] = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
 			}
 		}
 	}
-	if !px.ip.IsValid() || px.control == "" || px.token == "" {
-		return nil, fmt.Errorf("egress proxy %s: no address on %s or no control port (is it running?)", px.name, netName)
-	}
-	return px, nil
+	return out
 }
 
 // waitProxy waits until the proxy's control endpoint answers, quoting its
@@ -354,12 +615,12 @@ func (d *Driver) control(ctx context.Context, px *proxyInfo, method, path string
 	return nil
 }
 
-// sandboxAddr is a policed sandbox's address on its network.
-func sandboxAddr(c container.InspectResponse, netName string) netip.Addr {
-	if c.NetworkSettings == nil {
+// sandboxAddr is a policed sandbox's address on its own network.
+func sandboxAddr(c container.InspectResponse) netip.Addr {
+	if c.NetworkSettings == nil || c.Config == nil {
 		return netip.Addr{}
 	}
-	if ep := c.NetworkSettings.Networks[netName]; ep != nil {
+	if ep := c.NetworkSettings.Networks[sandboxNetName(c.Config.Labels[driver.LabelSession])]; ep != nil {
 		return ep.IPAddress
 	}
 	return netip.Addr{}
@@ -416,7 +677,7 @@ func policedOf(c container.InspectResponse) (policed, bool) {
 	if err != nil {
 		p = netpolicy.Policy{Mode: netpolicy.None}
 	}
-	return policed{key: key, policy: p, ip: sandboxAddr(c, egressNetName(key))}, true
+	return policed{key: key, policy: p, ip: sandboxAddr(c)}, true
 }
 
 // proxyFor finds the running proxy of a key (starting it if it stopped).
@@ -424,6 +685,33 @@ func (d *Driver) proxyFor(ctx context.Context, pol policed) (*proxyInfo, error) 
 	d.egressMu.Lock()
 	defer d.egressMu.Unlock()
 	return d.proxyByKey(ctx, pol.key, nil)
+}
+
+// restartEgress readies a policed sandbox's network for a start: the
+// proxy (made anew if it was removed) is on it and knows the sandbox.
+func (d *Driver) restartEgress(ctx context.Context, id string, c container.InspectResponse) error {
+	pol, ok := policedOf(c)
+	if !ok {
+		return nil
+	}
+	d.egressMu.Lock()
+	px, err := d.proxyByKey(ctx, pol.key, &pol.policy)
+	d.egressMu.Unlock()
+	if err != nil {
+		return err
+	}
+	ins, err := d.api.NetworkInspect(ctx, sandboxNetName(id), client.NetworkInspectOptions{})
+	if err != nil {
+		return classify(err, fmt.Sprintf("sandbox %s's network (made before each sandbox had its own? remove and create it again)", id))
+	}
+	sn, err := sandboxNetOf(ins.Network, pol.key)
+	if err != nil {
+		return err
+	}
+	if err := d.connectProxy(ctx, px, sn); err != nil {
+		return err
+	}
+	return d.register(ctx, px, id, sn.ip, pol.policy)
 }
 
 // NetworkPolicy implements driver.NetworkPolicer.
@@ -435,9 +723,6 @@ func (d *Driver) NetworkPolicy(ctx context.Context, id string) (netpolicy.Policy
 	pol, ok := policedOf(c)
 	if !ok {
 		return netpolicy.Policy{Mode: netpolicy.Open}, nil
-	}
-	if pol.key == noneKey {
-		return pol.policy, nil
 	}
 	px, err := d.proxyFor(ctx, pol)
 	if err != nil {
@@ -469,10 +754,10 @@ func (d *Driver) SetNetworkPolicy(ctx context.Context, id string, p netpolicy.Po
 		return nil
 	case !ok:
 		return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("sandbox %s was started with network policy open: its network has a route out, which cannot be taken away while it runs; start it with --network-policy", id))
-	case pol.key == noneKey && p.Mode == netpolicy.None:
+	case pol.policy.Mode == netpolicy.None && p.Mode == netpolicy.None:
 		return nil
-	case pol.key == noneKey:
-		return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("sandbox %s was started with network policy none, which has no proxy to widen; start it with an allow-list (\"allow\" alone reaches nothing and can be widened)", id))
+	case pol.policy.Mode == netpolicy.None:
+		return errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("sandbox %s was started with network policy none: it has no proxy settings to widen into; start it with an allow-list (\"allow\" alone reaches nothing and can be widened)", id))
 	}
 	if c.State == nil || !c.State.Running || !pol.ip.IsValid() {
 		return errdefs.New(errdefs.ErrConflict, fmt.Sprintf("sandbox %s is not running", id))
@@ -493,9 +778,6 @@ func (d *Driver) NetworkLog(ctx context.Context, id string, w io.Writer) error {
 	pol, ok := policedOf(c)
 	if !ok {
 		return errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s has network policy open: nothing is refused, so nothing is logged", id))
-	}
-	if pol.key == noneKey {
-		return errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s has network policy none: it has no route and no proxy, so its attempts fail in its own kernel and are not logged", id))
 	}
 	var buf bytes.Buffer
 	if err := d.copyLogs(ctx, egressPrefix+pol.key, &buf, 0); err != nil {
@@ -531,16 +813,36 @@ func (d *Driver) pruneEgress(ctx context.Context, minAge time.Duration, dryRun b
 		return nil, classify(err, "list containers")
 	}
 	used := map[string]bool{}
+	sandboxes := map[string]bool{}
 	var proxies []container.Summary
 	for _, c := range all.Items {
 		if c.Labels[labelKind] == kindEgress {
 			proxies = append(proxies, c)
 		} else {
 			used[c.Labels[labelEgress]] = true
+			sandboxes[c.Labels[driver.LabelSession]] = true
 		}
 	}
 	var out []string
 	var errs []error
+	// A sandbox's own network outlives it only when its removal was cut
+	// short (or the engine removed it, --rm).
+	snets, err := d.api.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", driver.LabelManaged+"=true").Add("label", labelKind+"="+kindSandboxNet)})
+	if err != nil {
+		return nil, classify(err, "list networks")
+	}
+	for _, n := range snets.Items {
+		id := n.Labels[driver.LabelSession]
+		if id == "" || sandboxes[id] || time.Since(n.Created) < minAge || only != nil && !only[n.Labels[labelEgress]] {
+			continue
+		}
+		out = append(out, "network "+n.Name)
+		if !dryRun {
+			if err := d.dropSandboxNet(ctx, id); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	for _, c := range proxies {
 		key := c.Labels[labelEgress]
 		if used[key] || time.Since(time.Unix(c.Created, 0)) < minAge || only != nil && !only[key] {
@@ -617,17 +919,14 @@ func (d *Driver) pruneEgressImages(ctx context.Context, minAge time.Duration, dr
 // egressProxyPort is the proxy's HTTP_PROXY port (internal/egress).
 const egressProxyPort = 3128
 
-// registerStarted registers a just-started sandbox with its proxy.
-func (d *Driver) registerStarted(ctx context.Context, px *proxyInfo, id, cid string, p netpolicy.Policy) error {
-	ins, err := d.api.ContainerInspect(ctx, cid, client.ContainerInspectOptions{})
-	if err != nil {
-		return classify(err, "inspect "+ContainerName(id))
+// unregisterAt forgets the registration at ip, best effort.
+func (d *Driver) unregisterAt(ctx context.Context, px *proxyInfo, ip netip.Addr) {
+	if px == nil || !ip.IsValid() {
+		return
 	}
-	ip := sandboxAddr(ins.Container, px.network)
-	if !ip.IsValid() {
-		return fmt.Errorf("sandbox %s has no address on %s", id, px.network)
+	if err := d.control(ctx, px, http.MethodDelete, "/v1/clients/"+ip.String(), nil, nil); err != nil {
+		d.log.Debug("unregistering from the egress proxy", "addr", ip.String(), "err", err)
 	}
-	return d.register(ctx, px, id, ip, p)
 }
 
 // NetworkPolicer is declared.
@@ -639,7 +938,7 @@ var _ driver.NetworkPolicer = (*Driver)(nil)
 // It is best effort: a proxy already gone has nothing to forget.
 func (d *Driver) unregister(ctx context.Context, id string, c container.InspectResponse) {
 	pol, ok := policedOf(c)
-	if !ok || pol.key == noneKey {
+	if !ok {
 		return
 	}
 	d.egressMu.Lock()
@@ -648,7 +947,7 @@ func (d *Driver) unregister(ctx context.Context, id string, c container.InspectR
 	if err != nil || ins.Container.State == nil || !ins.Container.State.Running {
 		return
 	}
-	px, err := proxyOf(ins.Container, egressNetName(pol.key))
+	px, err := proxyOf(ins.Container)
 	if err != nil {
 		return
 	}

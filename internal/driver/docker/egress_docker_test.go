@@ -5,12 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,6 +45,7 @@ type world struct {
 	allowed, denied  netip.Addr
 	resolver         netip.Addr
 	d                *Driver
+	mu               sync.Mutex      // keys and sandboxes: benchmarks create sandboxes in parallel
 	keys             map[string]bool // proxies of this test
 	sandboxes        []string
 	containers, nets []string
@@ -151,17 +158,16 @@ func (w *world) sandbox(t testing.TB, policy string) (driver.Sandbox, *sandboxap
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	spec := driver.Spec{ID: "eg-" + ids.New(4), Image: testImage(), AutoRemove: false}
+	w.mu.Lock()
 	if policy != "" {
 		p := netpolicy.MustParse(policy)
 		spec.Network.Policy = &p
-		switch {
-		case p.Mode == netpolicy.None:
-			w.keys[noneKey] = true
-		case p.Enforced():
+		if p.Enforced() {
 			w.keys[w.d.proxyKey(p)] = true
 		}
 	}
 	w.sandboxes = append(w.sandboxes, spec.ID)
+	w.mu.Unlock()
 	sb, err := w.d.Create(ctx, spec)
 	if err != nil {
 		t.Fatalf("create with policy %q: %v", policy, err)
@@ -366,6 +372,11 @@ func TestEgressPolicyChange(t *testing.T) {
 	if _, err := w.d.api.ContainerStart(ctx, proxy, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Once it answers again, the same relay URL reaches the sandbox (its
+	// host port is fixed).
+	if _, err := w.d.proxyByKey(ctx, strings.TrimPrefix(proxy, egressPrefix), nil); err != nil {
+		t.Fatal(err)
+	}
 	works(t, c2, "for i in $(seq 50); do "+curl+"https://denied.test/ && exit 0; sleep 0.2; done; exit 1", "hello from denied.test")
 	fails(t, c2, curl+"https://allowed.test/")
 }
@@ -446,8 +457,14 @@ func TestEgressSharedAndGC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each sandbox's own network went with it; the proxy is left for gc.
+	for _, id := range []string{a.ID, b.ID} {
+		if _, err := w.d.api.NetworkInspect(ctx, sandboxNetName(id), client.NetworkInspectOptions{}); !cerrdefs.IsNotFound(err) {
+			t.Errorf("sandbox %s's network outlives it: %v", id, err)
+		}
+	}
 	got, err := w.d.pruneEgress(ctx, 0, false, map[string]bool{key: true})
-	if err != nil || len(got) != 2 {
+	if err != nil || len(got) != 1 || got[0] != "container "+egressPrefix+key {
 		t.Errorf("gc of an unused proxy: %v, %v", got, err)
 	}
 	if _, err := w.d.api.ContainerInspect(ctx, egressPrefix+key, client.ContainerInspectOptions{}); !cerrdefs.IsNotFound(err) {
@@ -530,5 +547,174 @@ func TestEgressPruneImages(t *testing.T) {
 	}
 	if !slices.Contains(got, "image "+old) || slices.Contains(got, "image "+current) {
 		t.Errorf("dry-run prune lists %v; want %s and never %s", got, old, current)
+	}
+}
+
+// hostListener accepts TCP on every address of the host (the test runs
+// on the engine's host) and counts what reaches it.
+func hostListener(t *testing.T) (port int, hits *atomic.Int64) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	hits = &atomic.Int64{}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			fmt.Fprintln(c, "hello from the host")
+			c.Close()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, hits
+}
+
+// hostAddrs are the host's IPv4 addresses, loopback aside: every bridge
+// gateway of the engine's among them.
+func hostAddrs(t *testing.T) []string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			out = append(out, n.IP.String())
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("the host has no IPv4 address but loopback")
+	}
+	return out
+}
+
+// A policed sandbox reaches nothing the host serves: not at the gateway
+// of its own network, not at any other address of the host's (each bridge
+// gateway of the engine's is one), whatever the policy; an open one does
+// (the control that this test can see a host service at all).
+func TestEgressHostUnreachable(t *testing.T) {
+	w := newWorld(t)
+	port, hits := hostListener(t)
+	addrs := hostAddrs(t)
+	probe := func(c *sandboxapi.Client, a string) string {
+		return "timeout 4 bash -c 'exec 3<>/dev/tcp/" + a + "/" + fmt.Sprint(port) + " && head -c 40 <&3'"
+	}
+	// (open with a deny-list reaches the host through the proxy, as open
+	// does through its route: only a deny-list entry would stop it.)
+	for _, policy := range []string{"none", "allowed.test", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", "0.0.0.0/1,128.0.0.0/1"} {
+		t.Run(policy, func(t *testing.T) {
+			_, c := w.sandbox(t, policy)
+			// Its own network's gateway first: the address a sandbox
+			// would try.
+			gw, _ := sh(t, c, "awk '$2==\"00000000\" {print $3}' /proc/net/route | head -1")
+			targets := append([]string{}, addrs...)
+			if len(gw) == 8 {
+				var b [4]byte
+				for i := 0; i < 4; i++ {
+					fmt.Sscanf(gw[2*i:2*i+2], "%02X", &b[3-i])
+				}
+				targets = append(targets, netip.AddrFrom4(b).String())
+			}
+			before := hits.Load()
+			for _, a := range targets {
+				fails(t, c, probe(c, a))
+				// Through the proxy too, by address and by CONNECT.
+				fails(t, c, curl+"http://"+a+":"+fmt.Sprint(port)+"/")
+			}
+			if n := hits.Load() - before; n != 0 {
+				t.Errorf("the host's listener was reached %d times from a sandbox of policy %q", n, policy)
+			}
+		})
+	}
+	t.Run("open reaches it (control)", func(t *testing.T) {
+		_, c := w.sandbox(t, "")
+		before := hits.Load()
+		// The default bridge's gateway is an address of the host.
+		out, _ := sh(t, c, "awk '$2==\"00000000\" {print $3}' /proc/net/route | head -1")
+		if len(out) != 8 {
+			t.Fatalf("no default route in an open sandbox: %q", out)
+		}
+		var b [4]byte
+		for i := 0; i < 4; i++ {
+			fmt.Sscanf(out[2*i:2*i+2], "%02X", &b[3-i])
+		}
+		works(t, c, probe(c, netip.AddrFrom4(b).String()), "hello from the host")
+		if hits.Load() == before {
+			t.Errorf("the open sandbox's connection did not reach the host's listener")
+		}
+	})
+}
+
+// Sandboxes of one policy do not see each other, so none can lend a
+// neighbour a policy widened for itself alone.
+func TestEgressNeighbours(t *testing.T) {
+	w := newWorld(t)
+	a, ca := w.sandbox(t, "allowed.test")
+	_, cb := w.sandbox(t, "allowed.test")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, ia, err := w.d.ownContainer(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aIP := sandboxAddr(ia)
+	if !aIP.IsValid() {
+		t.Fatalf("sandbox %s has no address on its network", a.ID)
+	}
+	if err := w.d.SetNetworkPolicy(ctx, a.ID, netpolicy.MustParse("allowed.test,denied.test")); err != nil {
+		t.Fatal(err)
+	}
+	works(t, ca, curl+"https://denied.test/", "hello from denied.test")
+	// a listens (a relay would); b cannot reach it, directly or through
+	// the proxy.
+	sh(t, ca, "(python3 -c 'import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((\"0.0.0.0\", 7777)); s.listen(5)\nwhile True:\n c,_=s.accept(); c.sendall(b\"hello from a\\n\"); c.close()' &) >/dev/null 2>&1; sleep 0.5")
+	works(t, ca, "timeout 4 bash -c 'exec 3<>/dev/tcp/127.0.0.1/7777 && head -c 20 <&3'", "hello from a")
+	out, code := sh(t, cb, "timeout 4 bash -c 'exec 3<>/dev/tcp/"+aIP.String()+"/7777 && head -c 20 <&3'")
+	if code == 0 || strings.Contains(out, "hello from a") {
+		t.Errorf("b reached its neighbour a at %s: %q", aIP, out)
+	}
+	fails(t, cb, "timeout 4 bash -c 'exec 3<>/dev/tcp/"+aIP.String()+"/30000'")
+	fails(t, cb, curl+"http://"+aIP.String()+":7777/")
+	fails(t, cb, curl+"https://denied.test/")
+}
+
+// The relay on the proxy's control port reaches the proxy's registered
+// sandboxes only, and its paths keep their escaping.
+func TestEgressRelay(t *testing.T) {
+	w := newWorld(t)
+	sb, c := w.sandbox(t, "allowed.test")
+	if !strings.Contains(sb.Endpoint.URL, "/relay/") || !strings.HasPrefix(sb.Endpoint.URL, "http://127.0.0.1:") {
+		t.Fatalf("a policed sandbox's endpoint is %q, want the proxy's relay on 127.0.0.1", sb.Endpoint.URL)
+	}
+	works(t, c, "echo relayed", "relayed")
+	base := sb.Endpoint.URL[:strings.Index(sb.Endpoint.URL, "/relay/")]
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/relay/10.213.255.3:30000/alive", "/relay/" + w.allowed.String() + ":443/", "/relay/127.0.0.1:9000/v1/clients", "/relay/nonsense/alive", "/relay/"} {
+		if code, body := get(path); code != http.StatusNotFound && code != http.StatusBadRequest {
+			t.Errorf("GET %s through the relay: %d %q; want 404 or 400", path, code, body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ls, err := w.d.List(ctx, map[string]string{driver.LabelSession: sb.ID})
+	if err != nil || len(ls) != 1 || ls[0].Endpoint.URL != sb.Endpoint.URL {
+		t.Errorf("List gives %+v (%v); want the endpoint %s", ls, err, sb.Endpoint.URL)
+	}
+	if code, _ := get("/v1/clients"); code != http.StatusUnauthorized {
+		t.Errorf("the control endpoint without its token: %d, want 401", code)
 	}
 }

@@ -121,5 +121,5 @@ func (d *Driver) createWorkload(ctx context.Context, spec driver.Spec) (driver.S
 		return driver.Sandbox{}, classify(err, "inspect "+name)
 	}
 	ok = true
-	return d.toSandbox(ins.Container), nil
+	return d.toSandbox(ctx, ins.Container), nil
 }
