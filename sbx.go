@@ -793,8 +793,12 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]Info, error) {
 
 // DescribePruned says what a name GCOptions.Pruned was told is: a
 // sandboxd volume of an earlier build (a bare name), or an egress proxy
-// or its network that no sandbox uses ("container …", "network …").
+// or its network that no sandbox uses ("container …", "network …"), or
+// the network a removed policed sandbox left ("network sbx_egress-net-…").
 func DescribePruned(name string) string {
+	if strings.HasPrefix(name, "network sbx_egress-net-") {
+		return name + " (network of a removed policed sandbox)"
+	}
 	if strings.HasPrefix(name, "container ") || strings.HasPrefix(name, "network ") {
 		return name + " (egress proxy no sandbox uses)"
 	}

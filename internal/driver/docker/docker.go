@@ -824,12 +824,20 @@ func (d *Driver) Kill(ctx context.Context, id string) error {
 	if cerrdefs.IsNotFound(err) || isNotRunning(err) {
 		err = nil
 	}
-	if err == nil && c.Config != nil && c.Config.Labels[driver.LabelGuard] == "true" {
+	_, policed := policedOf(c)
+	if err == nil && c.Config != nil && (c.Config.Labels[driver.LabelGuard] == "true" || policed) {
 		// The guard's changes are applied right after a `--rm` run ends,
-		// which needs the overlay unmounted: the container gone.
+		// which needs the overlay unmounted: the container gone. A
+		// policed sandbox's network goes once its container has.
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		return d.waitRemoved(wctx, cid)
+		if err := d.waitRemoved(wctx, cid); err != nil {
+			return err
+		}
+		if policed {
+			return d.dropSandboxNet(ctx, id)
+		}
+		return nil
 	}
 	return classify(err, "kill "+id)
 }
