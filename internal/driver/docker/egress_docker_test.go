@@ -718,3 +718,35 @@ func TestEgressRelay(t *testing.T) {
 		t.Errorf("the control endpoint without its token: %d, want 401", code)
 	}
 }
+
+// A policed sandbox's own network goes with it, however it goes: Remove,
+// or Kill of an auto-removed one (`sbx run --rm`).
+func TestEgressNetworkGoesWithSandbox(t *testing.T) {
+	w := newWorld(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := netpolicy.MustParse("allowed.test")
+	w.keys[w.d.proxyKey(p)] = true
+	for _, auto := range []bool{false, true} {
+		spec := driver.Spec{ID: "eg-" + ids.New(4), Image: testImage(), AutoRemove: auto}
+		spec.Network.Policy = &p
+		w.sandboxes = append(w.sandboxes, spec.ID)
+		if _, err := w.d.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.d.api.NetworkInspect(ctx, sandboxNetName(spec.ID), client.NetworkInspectOptions{}); err != nil {
+			t.Fatalf("the sandbox's network: %v", err)
+		}
+		if auto {
+			err := w.d.Kill(ctx, spec.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+		} else if err := w.d.Remove(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.d.api.NetworkInspect(ctx, sandboxNetName(spec.ID), client.NetworkInspectOptions{}); !cerrdefs.IsNotFound(err) {
+			t.Errorf("auto-remove %v: the network outlives the sandbox: %v", auto, err)
+		}
+	}
+}
