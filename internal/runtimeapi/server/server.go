@@ -82,6 +82,7 @@ type Server struct {
 
 	tr        http.RoundTripper // nil (tests' bare servers): http.DefaultTransport
 	sweepOnce sync.Once
+	bufs      sync.Pool // the proxy's copy buffers, *[]byte of proxyBufSize
 	auths     authCache
 	bld       builds
 }
