@@ -453,7 +453,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound(err, "session "+sid))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.object(rec))
+	s.objects.write(w, s, rec)
 }
 
 func (s *Server) runtime(w http.ResponseWriter, r *http.Request) {
@@ -463,7 +463,7 @@ func (s *Server) runtime(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound(err, "runtime "+id))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.object(rec))
+	s.objects.write(w, s, rec)
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {

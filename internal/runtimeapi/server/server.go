@@ -82,6 +82,8 @@ type Server struct {
 
 	tr        http.RoundTripper // nil (tests' bare servers): http.DefaultTransport
 	sweepOnce sync.Once
+	bufs      sync.Pool // the proxy's copy buffers, *[]byte of proxyBufSize
+	objects   objectCache
 	auths     authCache
 	bld       builds
 }
