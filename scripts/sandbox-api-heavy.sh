@@ -16,5 +16,5 @@ echo "== kill -9 during 50 creates, three times"
 go test -count=3 -run 'TestKill9DuringCreates$' -v ./cmd/sandbox-api | grep -E 'main_test.go:[0-9]+: (killed|after)|^(--- FAIL|ok|FAIL)'
 echo "== benchmarks (floors in the same run)"
 go test -run XXX -bench 'StartReady|ProxyOverhead' -benchtime "$BT" ./bench/runtimeapibench | grep -E '^(Benchmark|ok|FAIL)'
-go test -run XXX -bench SessionsPoll30 -benchtime 6000x ./bench/runtimeapibench | grep -E '^(Benchmark|ok|FAIL)'
+go test -run XXX -bench SessionsPoll30 -benchtime 15000x ./bench/runtimeapibench | grep -E '^(Benchmark|ok|FAIL)'
 go test -run XXX -bench 'ServiceRSS' -benchtime 1x ./bench/runtimeapibench | grep -E '^(Benchmark|ok|FAIL)'
