@@ -216,8 +216,9 @@ func (s *Server) transport() *http.Transport {
 			}
 			return s.dial(ctx, w.sandbox, w.src, w.m, host, port, w.via)
 		},
-		// Connections are pooled by host only, and every request is
-		// decided before it may use one; none is kept long.
+		// Connections are pooled by host only, one pool per client and
+		// policy (client), and every request is decided before it may
+		// use one; none is kept long.
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
@@ -225,7 +226,7 @@ func (s *Server) transport() *http.Transport {
 }
 
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, via string) {
-	sandbox, src, m := s.who(mustAddr(r.RemoteAddr))
+	sandbox, src, m, tr := s.whoTr(mustAddr(r.RemoteAddr))
 	if r.URL.Scheme != "http" {
 		_ = s.deny(sandbox, src, r.URL.Host, via, "scheme "+r.URL.Scheme+" (use CONNECT for https)")
 		http.Error(w, "only http:// is forwarded; https goes through CONNECT", http.StatusBadRequest)
@@ -249,7 +250,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, via string) {
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
-	resp, err := s.tr.RoundTrip(out)
+	resp, err := tr.RoundTrip(out)
 	if err != nil {
 		refuse(w, err)
 		return

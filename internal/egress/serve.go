@@ -33,6 +33,10 @@ func (p Ports) orDefault() Ports {
 	return p
 }
 
+// idleTimeout closes a kept-alive client connection that sends no next
+// request (zero would keep it for ever: a sandbox could park connections).
+const idleTimeout = 2 * time.Minute
+
 // rescanEvery is how often Serve looks for sandbox networks connected or
 // disconnected behind its back; a registration looks at once.
 const rescanEvery = time.Second
@@ -95,12 +99,12 @@ func (s *Server) Serve(ctx context.Context, ports Ports) error {
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		srv := &http.Server{Handler: s.ControlSideHandler(), ReadHeaderTimeout: 30 * time.Second}
+		srv := &http.Server{Handler: s.ControlSideHandler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout}
 		closers = append(closers, func() { srv.Close() })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(notFromPool{l, s.cfg.Pool, s}); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
+			if err := srv.Serve(limitListener{notFromPool{l, s.cfg.Pool, s}, s, "control"}); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
 				errOnce.Do(func() { first = err })
 				cancel()
 			}
@@ -225,9 +229,10 @@ func (s *Server) serveInside(ctx context.Context, cancel context.CancelFunc, wg 
 		}()
 	}
 	servers := []*http.Server{
-		{Handler: s.ProxyHandler(), ReadHeaderTimeout: 30 * time.Second},
-		{Handler: s.TransparentHTTPHandler(), ReadHeaderTimeout: 30 * time.Second},
+		{Handler: s.ProxyHandler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout},
+		{Handler: s.TransparentHTTPHandler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout},
 	}
+	lp, lh, lt, ld = limitListener{lp, s, "proxy"}, limitListener{lh, s, "http"}, limitListener{lt, s, "tls"}, limitListener{ld, s, "dns"}
 	for i, l := range []net.Listener{lp, lh} {
 		srv := servers[i]
 		run(func() error {

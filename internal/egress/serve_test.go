@@ -152,7 +152,8 @@ func TestRelay(t *testing.T) {
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	base := fmt.Sprintf("http://127.0.0.1:%d", p.ports.Control)
-	target := fmt.Sprintf("127.0.77.3:%d", port)
+	sbIP := netip.MustParseAddr("127.0.77.3")
+	target := RelayKey("tok", sbIP) + fmt.Sprintf("/127.0.77.3:%d", port)
 	get := func(path string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", base+path, nil)
@@ -177,7 +178,18 @@ func TestRelay(t *testing.T) {
 	if code, body := get("/relay/" + target); code != 200 || !strings.HasPrefix(body, "GET / ") {
 		t.Errorf("relayed root: %d %q", code, body)
 	}
-	for _, bad := range []string{"/relay/", "/relay/127.0.77.3/x", "/relay/127.0.77.3:0/x", "/relay/host.test:80/x"} {
+	if got := RelayPath("tok", sbIP, port); got != "/relay/"+target {
+		t.Errorf("RelayPath = %q, want %q", got, "/relay/"+target)
+	}
+	// Without the key, with another proxy's, or with another address's,
+	// a registered sandbox is as unknown as an unregistered one.
+	for _, key := range []string{"x", RelayKey("other", sbIP), RelayKey("tok", netip.MustParseAddr("127.0.77.4")), RelayKey("tok", sbIP)[:31]} {
+		path := fmt.Sprintf("/relay/%s/127.0.77.3:%d/alive", key, port)
+		if code, body := get(path); code != http.StatusNotFound || !strings.Contains(body, "no sandbox of this proxy") {
+			t.Errorf("%s: %d %q, want 404", path, code, body)
+		}
+	}
+	for _, bad := range []string{"/relay/", fmt.Sprintf("/relay/127.0.77.3:%d/alive", port), "/relay/k/127.0.77.3/x", "/relay/k/127.0.77.3:0/x", "/relay/k/host.test:80/x", "/relay//127.0.77.3:80/x", "/relay/k/[fe80::1%25eth0]:80/x"} {
 		if code, _ := get(bad); code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", bad, code)
 		}
@@ -187,7 +199,7 @@ func TestRelay(t *testing.T) {
 	if err := p.s.Register(netip.MustParseAddr("127.0.0.1"), "x", netpolicy.MustParse("none")); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := get(fmt.Sprintf("/relay/127.0.0.1:%d/v1/clients", p.ports.Control)); code != http.StatusNotFound {
+	if code, _ := get(fmt.Sprintf("/relay/%s/127.0.0.1:%d/v1/clients", RelayKey("tok", netip.MustParseAddr("127.0.0.1")), p.ports.Control)); code != http.StatusNotFound {
 		t.Errorf("relay to the control side: %d, want 404", code)
 	}
 	// An event stream arrives before the handler ends.
@@ -206,7 +218,7 @@ func TestRelay(t *testing.T) {
 }
 
 func FuzzParseRelay(f *testing.F) {
-	for _, s := range []string{"/relay/10.213.0.3:30000/alive", "/relay/10.213.0.3:30000", "/relay/[::1]:80/x%2Fy", "/relay/", "/relay/a:b/c", "/x"} {
+	for _, s := range []string{"/relay/k/10.213.0.3:30000/alive", "/relay/k/10.213.0.3:30000", "/relay/k/[::1]:80/x%2Fy", "/relay/", "/relay/k/a:b/c", "/x", "/relay/10.213.0.3:30000/alive"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -218,7 +230,7 @@ func FuzzParseRelay(f *testing.F) {
 		if !ok {
 			return
 		}
-		if !r.target.IsValid() || r.target.Port() == 0 || !strings.HasPrefix(r.path, "/") {
+		if r.key == "" || strings.Contains(r.key, "/") || !r.target.IsValid() || r.target.Port() == 0 || r.target.Addr().Zone() != "" || !strings.HasPrefix(r.path, "/") {
 			t.Fatalf("parseRelay(%q) = %+v", p, r)
 		}
 		if r.rawPath != "" && !strings.HasPrefix(r.rawPath, "/") {

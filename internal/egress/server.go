@@ -84,6 +84,8 @@ type Server struct {
 	kick chan struct{}
 	// relay forwards the host's requests to sandboxes (relay.go).
 	relay http.Handler
+	// limits bounds each source's connections and denial log lines.
+	limits *limits
 
 	// names caches resolutions briefly: a name is looked up once per
 	// burst of connections, not once for each (a lookup costs about as
@@ -115,7 +117,9 @@ func (s *Server) lookup(ctx context.Context, host string) ([]netip.Addr, error) 
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	addrs, err := s.resolver.LookupNetIP(rctx, "ip", host)
+	// Rooted, so the proxy's resolver never tries its search domains: the
+	// name decided is the name resolved, not x.allowed.test.corp.example.
+	addrs, err := s.resolver.LookupNetIP(rctx, "ip", host+".")
 	if err != nil {
 		return nil, err
 	}
@@ -129,16 +133,25 @@ func (s *Server) lookup(ctx context.Context, host string) ([]netip.Addr, error) 
 }
 
 // client is one registered sandbox. It is replaced, never changed, so a
-// connection keeps the matcher it was decided with.
+// connection keeps the matcher it was decided with. Its forwarded plain
+// HTTP has a connection pool of its own: a pooled upstream connection is
+// reused without a new decision, so a pool shared with another sandbox
+// (or kept across a change of policy) would carry requests to an address
+// their own policy refuses.
 type client struct {
 	Sandbox string `json:"sandbox"`
 	Policy  string `json:"policy"`
 	m       *netpolicy.Matcher
+	tr      *http.Transport
+}
+
+func (s *Server) newClient(sandbox string, p netpolicy.Policy) *client {
+	return &client{Sandbox: sandbox, Policy: p.String(), m: netpolicy.Compile(p), tr: s.transport()}
 }
 
 // New makes a Server, reading StateFile when it exists.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, log: cfg.Log, resolver: cfg.Resolver, def: netpolicy.Compile(cfg.Default), clients: map[netip.Addr]*client{}, names: map[string]resolved{}, kick: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, log: cfg.Log, resolver: cfg.Resolver, def: netpolicy.Compile(cfg.Default), clients: map[netip.Addr]*client{}, names: map[string]resolved{}, kick: make(chan struct{}, 1), limits: newLimits()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -162,15 +175,21 @@ func New(cfg Config) (*Server, error) {
 
 // who is the client a source address belongs to.
 func (s *Server) who(remote net.Addr) (string, netip.Addr, *netpolicy.Matcher) {
+	sandbox, ip, m, _ := s.whoTr(remote)
+	return sandbox, ip, m
+}
+
+// whoTr is who with the client's transport for forwarded HTTP.
+func (s *Server) whoTr(remote net.Addr) (string, netip.Addr, *netpolicy.Matcher, *http.Transport) {
 	ap, _ := netip.ParseAddrPort(remote.String())
 	ip := ap.Addr().Unmap()
 	s.mu.RLock()
 	c := s.clients[ip]
 	s.mu.RUnlock()
 	if c == nil {
-		return "", ip, s.def
+		return "", ip, s.def, s.tr
 	}
-	return c.Sandbox, ip, c.m
+	return c.Sandbox, ip, c.m, c.tr
 }
 
 // denial is returned for a refused destination, already logged.
@@ -179,7 +198,13 @@ type denial struct{ reason string }
 func (d *denial) Error() string { return "egress denied: " + d.reason }
 
 func (s *Server) deny(sandbox string, src netip.Addr, dest, via, reason string) error {
-	s.log.Info("denied", "sandbox", sandbox, "src", src.String(), "dest", dest, "via", via, "reason", reason)
+	if ok, left := s.limits.logOK(src, time.Now()); ok {
+		if left > 0 {
+			s.log.Info("denied", "sandbox", sandbox, "src", src.String(), "dest", dest, "via", via, "reason", reason, "not_logged_before", left)
+		} else {
+			s.log.Info("denied", "sandbox", sandbox, "src", src.String(), "dest", dest, "via", via, "reason", reason)
+		}
+	}
 	return &denial{reason: reason}
 }
 
@@ -253,6 +278,17 @@ func (s *Server) connectAny(ctx context.Context, sandbox string, src netip.Addr,
 	return nil, s.deny(sandbox, src, net.JoinHostPort(host, strconv.Itoa(port)), via, "unreachable: "+last.Error())
 }
 
+// isMetadata says whether a is a cloud metadata service outside
+// link-local space (AWS's IPv6 endpoint, Alibaba Cloud's): credentials of
+// the host's cloud account, never a sandbox's destination.
+func isMetadata(a netip.Addr) bool {
+	switch a.String() {
+	case "fd00:ec2::254", "100.100.100.200":
+		return true
+	}
+	return false
+}
+
 // forbidden names addresses no policy may reach through the proxy: the
 // proxy itself (its control endpoint), loopback, link-local (cloud
 // metadata services), and what is no unicast destination at all.
@@ -260,6 +296,8 @@ func (s *Server) forbidden(a netip.Addr) string {
 	switch {
 	case a.IsLoopback(), a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast():
 		return "reserved address " + a.String()
+	case isMetadata(a):
+		return "a cloud metadata address " + a.String()
 	}
 	if s.cfg.Pool.IsValid() && s.cfg.Pool.Contains(a) {
 		return "a sandbox network's address " + a.String()
@@ -307,11 +345,17 @@ func (s *Server) Register(ip netip.Addr, sandbox string, p netpolicy.Policy) err
 	if !ip.IsValid() {
 		return errors.New("no address")
 	}
-	c := &client{Sandbox: sandbox, Policy: p.String(), m: netpolicy.Compile(p)}
+	c := s.newClient(sandbox, p)
 	s.mu.Lock()
+	old := s.clients[ip.Unmap()]
 	s.clients[ip.Unmap()] = c
 	err := s.saveLocked()
 	s.mu.Unlock()
+	if old != nil {
+		// Requests in flight finish on it; nothing new reuses its
+		// connections.
+		old.tr.CloseIdleConnections()
+	}
 	s.log.Info("registered", "sandbox", sandbox, "src", ip.String(), "policy", c.Policy)
 	s.nudge()
 	return err
@@ -321,6 +365,9 @@ func (s *Server) Register(ip netip.Addr, sandbox string, p netpolicy.Policy) err
 func (s *Server) Unregister(ip netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if old := s.clients[ip.Unmap()]; old != nil {
+		old.tr.CloseIdleConnections()
+	}
 	delete(s.clients, ip.Unmap())
 	s.nudge()
 	return s.saveLocked()
@@ -384,7 +431,7 @@ func (s *Server) load() error {
 		if err1 != nil || err2 != nil {
 			return fmt.Errorf("state file %s: bad entry %+v", s.cfg.StateFile, c)
 		}
-		s.clients[ip] = &client{Sandbox: c.Sandbox, Policy: p.String(), m: netpolicy.Compile(p)}
+		s.clients[ip] = s.newClient(c.Sandbox, p)
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ func (m *Matcher) Policy() Policy { return m.policy }
 
 // Reasons a destination is refused, as the denial log says them.
 const (
+	ReasonZone      = "an address with a zone"
 	ReasonNone      = "policy none"
 	ReasonDenied    = "on the deny-list"
 	ReasonNotListed = "not on the allow-list"
@@ -55,6 +56,11 @@ const (
 func (m *Matcher) Dest(host string) (bool, string) {
 	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
 	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Zone() != "" {
+			// netip's Contains is false for a zoned address, so it would
+			// pass every CIDR on the deny-list; no destination needs one.
+			return false, ReasonZone
+		}
 		return m.addr(a.Unmap())
 	}
 	if m.policy.Mode == None {
@@ -89,7 +95,7 @@ func (m *Matcher) Resolved(a netip.Addr) (bool, string) {
 	if m.policy.Mode == None {
 		return false, ReasonNone
 	}
-	if inAny(a.Unmap(), m.denyNets) {
+	if inAny(a.WithZone("").Unmap(), m.denyNets) {
 		return false, ReasonDenied
 	}
 	return true, ""

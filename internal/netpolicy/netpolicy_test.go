@@ -79,6 +79,19 @@ func TestMatcher(t *testing.T) {
 	if ok, _ := open.Dest("bad.test"); ok {
 		t.Error("open let a denied name through")
 	}
+	// A zone makes netip's Contains false, so a zoned literal would slip
+	// past every deny CIDR (Linux ignores the zone of a global address).
+	v6 := Compile(MustParse("open,!2001:db8::/32,!10.9.0.0/16"))
+	for _, host := range []string{"2001:db8::1", "[2001:db8::1%x]", "2001:db8::1%25x", "[::ffff:10.9.0.1%eth0]"} {
+		if ok, why := v6.Dest(host); ok {
+			t.Errorf("Dest(%q) under a deny CIDR = allowed", host)
+		} else if why == "" {
+			t.Errorf("Dest(%q): no reason", host)
+		}
+	}
+	if ok, _ := v6.Resolved(netip.MustParseAddr("2001:db8::1%x")); ok {
+		t.Error("Resolved let a zoned address under a deny CIDR through")
+	}
 	none := Compile(MustParse("none"))
 	if ok, why := none.Dest("allowed.test"); ok || why != ReasonNone {
 		t.Errorf("none: %v %q", ok, why)

@@ -737,18 +737,19 @@ func (d *Driver) List(ctx context.Context, match map[string]string) ([]driver.Sa
 		return nil, classify(err, "list sandboxes")
 	}
 	out := make([]driver.Sandbox, 0, len(res.Items))
-	var relays map[string]string // proxy key -> control URL, when needed
+	var relays map[string]*proxyInfo // proxy key -> its proxy, when needed
 	for _, c := range res.Items {
 		sb := fromSummary(c, d.urlHost)
 		if key := c.Labels[labelEgress]; key != "" && sb.State == driver.StateRunning && c.NetworkSettings != nil {
 			if relays == nil {
-				relays = d.relayBases(ctx)
+				relays = d.relayProxies(ctx)
 			}
-			if ep := c.NetworkSettings.Networks[sandboxNetName(sb.ID)]; ep != nil && ep.IPAddress.IsValid() && relays[key] != "" {
+			if ep := c.NetworkSettings.Networks[sandboxNetName(sb.ID)]; ep != nil && ep.IPAddress.IsValid() && relays[key] != nil {
+				px := relays[key]
 				swx, _ := strconv.Atoi(c.Labels[labelSWEReX])
-				sb.Endpoint.URL = relayURL(relays[key], ep.IPAddress, ServerPort)
+				sb.Endpoint.URL = relayURL(px.control, px.token, ep.IPAddress, ServerPort)
 				if swx != 0 {
-					sb.SWEReX.URL = relayURL(relays[key], ep.IPAddress, swx)
+					sb.SWEReX.URL = relayURL(px.control, px.token, ep.IPAddress, swx)
 				}
 			}
 		}
@@ -1010,8 +1011,10 @@ func (d *Driver) toSandbox(ctx context.Context, c container.InspectResponse) dri
 	if pol, ok := policedOf(c); ok {
 		if (sb.State == driver.StateRunning || sb.State == driver.StatePaused) && pol.ip.IsValid() {
 			ins, err := d.api.ContainerInspect(ctx, egressPrefix+pol.key, client.ContainerInspectOptions{})
-			if err == nil && ins.Container.NetworkSettings != nil {
-				d.relayed(&sb, controlURL(ins.Container.NetworkSettings.Ports), pol.ip, c.Config)
+			if err == nil {
+				if px, err := proxyOf(ins.Container); err == nil {
+					d.relayed(&sb, px, pol.ip, c.Config)
+				}
 			}
 		}
 		return sb
@@ -1230,6 +1233,10 @@ func freeHostPort() (int, error) {
 }
 
 func intPtr(i int) *int { return &i }
+
+func int64Ptr(i int64) *int64 { return &i }
+
+func boolPtr(b bool) *bool { return &b }
 
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {

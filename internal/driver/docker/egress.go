@@ -217,7 +217,11 @@ func (d *Driver) ensureSandboxNet(ctx context.Context, id, key string) (*sandbox
 		}
 		tries++
 		_, err := d.api.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Internal: true,
-			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: cand, Gateway: hostAt(cand, 1)}}},
+			// Said, not left to the daemon's default: an IPv6 network
+			// would give the host an address on it that inhibit_ipv4
+			// does not take away.
+			EnableIPv6: boolPtr(false),
+			IPAM:       &network.IPAM{Config: []network.IPAMConfig{{Subnet: cand, Gateway: hostAt(cand, 1)}}},
 			Options: map[string]string{
 				// No address of the host's on the network: nothing the
 				// host serves is reachable from the sandbox.
@@ -428,6 +432,12 @@ func (d *Driver) createProxy(ctx context.Context, p netpolicy.Policy, key string
 		CapAdd:         []string{"NET_BIND_SERVICE"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: false,
+		// Bounds, not budgets (it runs in tens of MB): the sandboxes of a
+		// policy share it, and one of them must not grow it (connections,
+		// goroutines) or its log (a flood of refused names; denials are
+		// also rate-limited per source) until the host suffers.
+		Resources: container.Resources{Memory: 1 << 30, PidsLimit: int64Ptr(4096)},
+		LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}},
 	}
 	res, err := d.createContainer(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc})
 	if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) {
@@ -525,14 +535,16 @@ func controlURL(ports network.PortMap) string {
 	return ""
 }
 
-// relayURL is where sbx reaches port of a sandbox at ip through its proxy.
-func relayURL(control string, ip netip.Addr, port int) string {
-	return control + egress.RelayPrefix + netip.AddrPortFrom(ip, uint16(port)).String()
+// relayURL is where sbx reaches port of a sandbox at ip through its proxy
+// (control is the proxy's control URL, token its control token, which
+// keys the path).
+func relayURL(control, token string, ip netip.Addr, port int) string {
+	return control + egress.RelayPath(token, ip, port)
 }
 
 // relayed points a policed sandbox's endpoints at its proxy's relay.
-func (d *Driver) relayed(sb *driver.Sandbox, control string, ip netip.Addr, cfg *container.Config) {
-	if control == "" {
+func (d *Driver) relayed(sb *driver.Sandbox, px *proxyInfo, ip netip.Addr, cfg *container.Config) {
+	if px == nil || px.control == "" || px.token == "" {
 		return
 	}
 	port := ServerPort
@@ -541,25 +553,30 @@ func (d *Driver) relayed(sb *driver.Sandbox, control string, ip netip.Addr, cfg 
 			port = p
 		}
 	}
-	sb.Endpoint.URL = relayURL(control, ip, port)
+	sb.Endpoint.URL = relayURL(px.control, px.token, ip, port)
 	if swx, _ := swerexOf(cfg); swx != 0 {
-		sb.SWEReX.URL = relayURL(control, ip, swx)
+		sb.SWEReX.URL = relayURL(px.control, px.token, ip, swx)
 	}
 }
 
-// relayBases maps the proxies' keys to their control URLs, for List.
-func (d *Driver) relayBases(ctx context.Context) map[string]string {
-	out := map[string]string{}
+// relayProxies maps the proxies' keys to their control URLs and tokens,
+// for List: one inspect per proxy (one per policy in use), since a list
+// of containers carries no environment.
+func (d *Driver) relayProxies(ctx context.Context) map[string]*proxyInfo {
+	out := map[string]*proxyInfo{}
 	res, err := d.api.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("label", driver.LabelManaged+"=true").Add("label", labelKind+"="+kindEgress)})
 	if err != nil {
 		d.log.Debug("listing egress proxies", "err", err)
 		return out
 	}
 	for _, c := range res.Items {
-		for _, p := range c.Ports {
-			if int(p.PrivatePort) == egressControlPort && p.PublicPort != 0 && p.Type == "tcp" {
-				out[c.Labels[labelEgress]] = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
-			}
+		ins, err := d.api.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+		if err != nil {
+			d.log.Debug("inspecting an egress proxy", "id", c.ID, "err", err)
+			continue
+		}
+		if px, err := proxyOf(ins.Container); err == nil {
+			out[c.Labels[labelEgress]] = px
 		}
 	}
 	return out

@@ -27,6 +27,7 @@ import (
 
 	"github.com/sbx-dev/sbx/internal/driver"
 	"github.com/sbx-dev/sbx/internal/driver/docker/image"
+	"github.com/sbx-dev/sbx/internal/egress"
 	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/internal/ids"
 	"github.com/sbx-dev/sbx/internal/netpolicy"
@@ -703,7 +704,16 @@ func TestEgressRelay(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	for _, path := range []string{"/relay/10.213.255.3:30000/alive", "/relay/" + w.allowed.String() + ":443/", "/relay/127.0.0.1:9000/v1/clients", "/relay/nonsense/alive", "/relay/"} {
+	// The sandbox's own path is /relay/<key>/<ip>:<port>: without its
+	// key, or with another address's, the relay knows no sandbox there
+	// (anything on the engine's networks can reach the control port).
+	rest := strings.TrimPrefix(sb.Endpoint.URL, base+"/relay/")
+	key, target, _ := strings.Cut(rest, "/")
+	ip, _, _ := strings.Cut(target, ":")
+	other := egress.RelayKey("not the token", netip.MustParseAddr(ip))
+	near := key[:len(key)-1] + map[bool]string{true: "1", false: "0"}[strings.HasSuffix(key, "0")]
+	for _, path := range []string{"/relay/" + target + "/alive", "/relay/" + other + "/" + target + "/alive", "/relay/" + near + "/" + target + "/alive",
+		"/relay/" + key + "/10.213.255.3:30000/alive", "/relay/" + key + "/" + w.allowed.String() + ":443/", "/relay/" + key + "/127.0.0.1:9000/v1/clients", "/relay/nonsense/alive", "/relay/"} {
 		if code, body := get(path); code != http.StatusNotFound && code != http.StatusBadRequest {
 			t.Errorf("GET %s through the relay: %d %q; want 404 or 400", path, code, body)
 		}
