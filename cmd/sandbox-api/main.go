@@ -46,7 +46,7 @@ func main() {
 }
 
 const usage = `usage:
-  sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--auto-resume] [--runtime docker|modal] [--config FILE]
+  sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--domain DOMAIN] [--auto-resume] [--runtime docker|modal] [--config FILE]
   sandbox-api keys create NAME
   sandbox-api keys list
   sandbox-api keys revoke NAME_OR_ID
@@ -58,6 +58,7 @@ type settings struct {
 	Addr         string `toml:"addr"`
 	DB           string `toml:"db"`
 	PublicURL    string `toml:"public_url"`
+	Domain       string `toml:"domain"`
 	AutoResume   bool   `toml:"auto_resume"`
 	StartTimeout string `toml:"start_timeout"`
 	LogLevel     string `toml:"log_level"`
@@ -97,10 +98,11 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	var s settings
 	var cfgFile string
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfgFile, "config", getenv("SANDBOX_API_CONFIG"), "TOML file with the settings below (addr, db, public_url, auto_resume, start_timeout, log_level)")
+	fs.StringVar(&cfgFile, "config", getenv("SANDBOX_API_CONFIG"), "TOML file with the settings below (addr, db, public_url, domain, auto_resume, start_timeout, log_level)")
 	addr := fs.String("addr", "", "address to listen on (SANDBOX_API_ADDR; default 127.0.0.1:8000)")
 	db := fs.String("db", "", "SQLite file or postgres:// DSN (SANDBOX_API_DB; default a SQLite file in the state directory)")
 	pub := fs.String("public-url", "", "base URL clients reach the service at (SANDBOX_API_PUBLIC_URL; default http://ADDR)")
+	dom := fs.String("domain", "", "subdomain mode: runtimes at <runtime_id>.DOMAIN, their services at <service>-<runtime_id>.DOMAIN, on --public-url's scheme and port; *.DOMAIN must resolve to the service (SANDBOX_API_DOMAIN; default: path mode, PUBLIC_URL/<runtime_id>)")
 	auto := fs.Bool("auto-resume", false, "resume a paused runtime on its first proxied request (SANDBOX_API_AUTO_RESUME)")
 	st := fs.String("start-timeout", "", "bound on a runtime's start (SANDBOX_API_START_TIMEOUT; default 5m)")
 	lvl := fs.String("log-level", "", "debug, info, warn or error (SANDBOX_API_LOG_LEVEL; default info)")
@@ -143,6 +145,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	pick(&s.Addr, *addr, "SANDBOX_API_ADDR")
 	pick(&s.DB, *db, "SANDBOX_API_DB")
 	pick(&s.PublicURL, *pub, "SANDBOX_API_PUBLIC_URL")
+	pick(&s.Domain, *dom, "SANDBOX_API_DOMAIN")
 	pick(&s.StartTimeout, *st, "SANDBOX_API_START_TIMEOUT")
 	pick(&s.LogLevel, *lvl, "SANDBOX_API_LOG_LEVEL")
 	pick(&s.Instance, *inst, "SANDBOX_API_INSTANCE")
@@ -310,7 +313,7 @@ func serveWith(ctx context.Context, s settings, startTimeout, sweepEvery time.Du
 	}
 	defer be.Close()
 	srv, err := server.New(server.Config{
-		Store: st, Driver: be.Driver, Caps: be.Caps, Backend: be.Name, PublicURL: s.PublicURL,
+		Store: st, Driver: be.Driver, Caps: be.Caps, Backend: be.Name, PublicURL: s.PublicURL, Domain: s.Domain,
 		AutoResume: s.AutoResume, StartTimeout: startTimeout, SweepInterval: sweepEvery, Logger: log,
 		Labels: map[string]string{LabelInstance: s.Instance},
 	})
@@ -330,7 +333,7 @@ func serveWith(ctx context.Context, s settings, startTimeout, sweepEvery time.Du
 		return err
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("sandbox-api listening", "addr", ln.Addr().String(), "public_url", s.PublicURL, "db", dbKind(s.DB), "instance", s.Instance,
+	log.Info("sandbox-api listening", "addr", ln.Addr().String(), "public_url", s.PublicURL, "domain", s.Domain, "db", dbKind(s.DB), "instance", s.Instance,
 		"backend", be.Name, "adopted", len(rec.Adopted), "failed", len(rec.Failed), "removed", len(rec.Removed))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

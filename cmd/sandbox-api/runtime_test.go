@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,6 +42,32 @@ func TestRuntimeSetting(t *testing.T) {
 		}
 		if s.modalTokenID != "ak-1" || s.modalAPITokenSecret != "as-2" || s.modalTokenSecret != "" {
 			t.Errorf("modal credentials carried: %q %q %q", s.modalTokenID, s.modalTokenSecret, s.modalAPITokenSecret)
+		}
+	}
+}
+
+// Subdomain mode's domain comes from --domain, SANDBOX_API_DOMAIN or the
+// file's domain, in that order.
+func TestDomainSetting(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "api.db")
+	cfg := filepath.Join(dir, "api.toml")
+	if err := os.WriteFile(cfg, []byte("domain = \"file.test\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{want: ""},
+		{args: []string{"--config", cfg}, want: "file.test"},
+		{args: []string{"--config", cfg}, env: map[string]string{"SANDBOX_API_DOMAIN": "env.test"}, want: "env.test"},
+		{args: []string{"--config", cfg, "--domain", "flag.test"}, env: map[string]string{"SANDBOX_API_DOMAIN": "env.test"}, want: "flag.test"},
+	} {
+		s, err := load(flag.NewFlagSet("serve", flag.ContinueOnError), append([]string{"--db", db}, tc.args...), io.Discard, func(k string) string { return tc.env[k] })
+		if err != nil || s.Domain != tc.want {
+			t.Errorf("%v %v: domain %q, %v; want %q", tc.args, tc.env, s.Domain, err, tc.want)
 		}
 	}
 }

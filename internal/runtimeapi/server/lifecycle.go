@@ -154,7 +154,7 @@ const (
 func (s *Server) object(rec store.Runtime) runtimeObject {
 	var ws workloadSpec
 	_ = json.Unmarshal(rec.Spec, &ws)
-	url := s.cfg.PublicURL + "/" + rec.ID
+	url := s.urls.runtime(rec.ID)
 	w1, w2 := portWorker1, portWorker2
 	if ws.Kind == kindV0 {
 		w1, w2 = appPort1, appPort2
@@ -162,7 +162,7 @@ func (s *Server) object(rec store.Runtime) runtimeObject {
 	return runtimeObject{
 		RuntimeID: rec.ID, SessionID: rec.SessionID, URL: url, SessionAPIKey: rec.SessionAPIKey,
 		Status: string(rec.State), PodStatus: rec.PodStatus, RestartCount: rec.RestartCount, RestartReasons: []string{},
-		WorkHosts: map[string]int{url + "/work-1": w1, url + "/work-2": w2},
+		WorkHosts: map[string]int{s.urls.service(rec.ID, svcWorker1): w1, s.urls.service(rec.ID, svcWorker2): w2},
 		Image:     ws.Image, Reason: rec.Reason, Labels: ws.Labels,
 		CreatedAt: rec.Created.Format(time.RFC3339Nano), UpdatedAt: rec.Updated.Format(time.RFC3339Nano),
 	}

@@ -139,6 +139,12 @@ func splitProxyPath(p string) (id, svc, rest string) {
 // sandbox is not listening.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 	id, svc, rest := splitProxyPath(r.URL.EscapedPath())
+	s.proxyTo(w, r, id, svc, rest)
+}
+
+// proxyTo forwards a request for one service of a runtime, rest being
+// the workload's (escaped) path.
+func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, id, svc, rest string) {
 	rt, ok := s.routes.get(id)
 	if !ok {
 		rec, err := s.cfg.Store.Runtime(r.Context(), "", id)

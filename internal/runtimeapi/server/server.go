@@ -45,8 +45,13 @@ type Config struct {
 	// Backend names the driver in records ("docker").
 	Backend string
 	// PublicURL is the service's base URL as clients reach it; a
-	// runtime's url is PublicURL/<runtime_id>.
+	// runtime's url is PublicURL/<runtime_id> (path mode).
 	PublicURL string
+	// Domain, when set, is subdomain mode: a runtime's url is
+	// <scheme>://<runtime_id>.<Domain>[:<PublicURL's port>], its services
+	// <service>-<runtime_id>.<Domain>; *.Domain must resolve to the
+	// service. The API stays at PublicURL.
+	Domain string
 	// AutoResume makes the first proxied request to a paused runtime
 	// resume it instead of answering 503.
 	AutoResume bool
@@ -79,6 +84,7 @@ type Server struct {
 
 	routes *routeTable
 	mux    *http.ServeMux
+	urls   urls
 
 	tr        http.RoundTripper // nil (tests' bare servers): http.DefaultTransport
 	sweepOnce sync.Once
@@ -100,6 +106,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Config.PublicURL is required")
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	us, err := newURLs(cfg.PublicURL, cfg.Domain)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 5 * time.Minute
 	}
@@ -118,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.Store = newCachedStore(cfg.Store)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Logger, hc: hc, slots: make(chan struct{}, cfg.MaxStarting),
+	s := &Server{cfg: cfg, urls: us, log: cfg.Logger, hc: hc, slots: make(chan struct{}, cfg.MaxStarting),
 		ctx: ctx, cancel: cancel, routes: newRouteTable(), tr: newTransport(), bld: builds{running: make(chan struct{}, maxBuildsRunning)}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -147,9 +157,24 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// ServeHTTP sends /<runtime_id>/… to the proxy and everything else to the
-// API. Runtime ids carry a prefix no API route has.
+// ServeHTTP sends a runtime's host name (subdomain mode) and
+// /<runtime_id>/… to the proxy and everything else to the API. Runtime
+// ids carry a prefix no API route has.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if id, svc, err := s.urls.route(r.Host); err == nil {
+		if id != "" {
+			s.proxyTo(w, r, id, svc, r.URL.EscapedPath())
+			return
+		}
+		// <service>-<public host>/<runtime_id>/…: path mode, with the
+		// service named by the host.
+		pid, psvc, rest := splitProxyPath(r.URL.EscapedPath())
+		if psvc == svcMain {
+			psvc = svc
+		}
+		s.proxyTo(w, r, pid, psvc, rest)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/"+runtimeIDPrefix) {
 		s.proxy(w, r)
 		return

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -554,5 +555,46 @@ func TestV0LifecyclePostgres(t *testing.T) {
 	e.waitRunning(a, o.RuntimeID)
 	if code := e.call("POST", "/stop", map[string]string{"X-API-Key": a}, map[string]string{"runtime_id": o.RuntimeID}, nil); code != 200 {
 		t.Errorf("/stop: %d", code)
+	}
+}
+
+// Subdomain mode on the real engine: the runtime's url and work_hosts are
+// host names under the domain, and a request with that Host reaches
+// sandboxd (no name resolution needed: the Host header routes).
+func TestSubdomainMode(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Domain = "sbx.test" })
+	key := e.key("alice")
+	var o runtimeObject
+	if code := e.call("POST", "/start", map[string]string{"X-API-Key": key}, v0Start("sub-"+ids.New(4)), &o); code != 200 {
+		t.Fatalf("/start: %d", code)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(e.url, "http://"))
+	host := o.RuntimeID + ".sbx.test:" + port
+	if o.URL != "http://"+host {
+		t.Fatalf("url %q, want http://%s", o.URL, host)
+	}
+	if _, ok := o.WorkHosts["http://work-1-"+host]; !ok || len(o.WorkHosts) != 2 {
+		t.Errorf("work_hosts %v", o.WorkHosts)
+	}
+	o = e.waitRunning(key, o.RuntimeID)
+	body := `{"action":{"action":"run","args":{"command":"echo by host name","blocking":true,"timeout":20}}}`
+	req, _ := http.NewRequest("POST", e.url+"/execute_action", strings.NewReader(body))
+	req.Host = host
+	req.Header.Set("X-Session-API-Key", o.SessionAPIKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var obs struct {
+		Content string `json:"content"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&obs); err != nil || resp.StatusCode != 200 || obs.Content != "by host name" {
+		t.Fatalf("through the runtime's host name: %d %+v %v", resp.StatusCode, obs, err)
+	}
+	// The API host is the API's.
+	if code := e.call("GET", "/list", map[string]string{"X-API-Key": key}, nil, nil); code != 200 {
+		t.Errorf("/list on the API host: %d", code)
 	}
 }
