@@ -67,7 +67,10 @@ func repo(b *testing.B) string {
 			}
 		}
 	}
-	cmd := exec.Command("bash", "-c", "git init -q -b main . && git add -A && git -c user.name=b -c user.email=b@x commit -qm init")
+	// Packed now, and no automatic gc later: a commit of 20 000 loose
+	// objects starts git's gc in the background, which packed and
+	// deleted objects while the benchmarks ran (and copied) the folder.
+	cmd := exec.Command("bash", "-c", "git init -q -b main . && git config gc.auto 0 && git add -A && git -c user.name=b -c user.email=b@x commit -qm init && git gc -q")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("git: %v %s", err, out)

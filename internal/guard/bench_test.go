@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -145,4 +146,40 @@ func floorApply(b *testing.B, sync bool) {
 			f.Close()
 		}
 	}
+}
+
+// BenchmarkCopyFolder20k is the copy mode's start: 20 000 small files in
+// 100 directories; the floor is cp -a of the same folder.
+func BenchmarkCopyFolder20k(b *testing.B) {
+	src := b.TempDir()
+	for d := range 100 {
+		dir := filepath.Join(src, fmt.Sprintf("pkg%02d", d))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for f := range 200 {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file%03d.go", f)), fmt.Appendf(nil, "package p\n\nconst F%d = %d\n", f, f), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("CopyFolder", func(b *testing.B) {
+		for b.Loop() {
+			dst := filepath.Join(b.TempDir(), "c")
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := CopyFolder(context.Background(), src, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("floor-cp-a", func(b *testing.B) {
+		for b.Loop() {
+			dst := filepath.Join(b.TempDir(), "c")
+			if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+				b.Fatalf("cp: %v %s", err, out)
+			}
+		}
+	})
 }

@@ -144,11 +144,17 @@ func walk(ctx context.Context, base, rel string, fn func(rel string, fi fs.FileI
 	}
 	f, err := os.Open(filepath.Join(base, rel))
 	if err != nil {
+		if rel != "" && gone(err) {
+			return nil // removed while walking: as if it had been empty
+		}
 		return err
 	}
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
+		if rel != "" && gone(err) {
+			return nil
+		}
 		return err
 	}
 	sort.Strings(names)
@@ -171,6 +177,12 @@ func walk(ctx context.Context, base, rel string, fn func(rel string, fi fs.FileI
 		}
 	}
 	return nil
+}
+
+// gone says whether err means a name disappeared (or its directory did)
+// between the listing and the use: the folder changed during the walk.
+func gone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 func join(dir, name string) string {

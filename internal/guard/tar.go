@@ -3,6 +3,7 @@ package guard
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -49,6 +50,9 @@ func TarFolder(ctx context.Context, dir string, w io.Writer) (*Manifest, error) 
 			hdr.Typeflag, hdr.Name = tar.TypeDir, rel+"/"
 		case fi.Mode()&fs.ModeSymlink != 0:
 			l, err := os.Readlink(full)
+			if gone(err) {
+				return nil // removed since the listing
+			}
 			if err != nil {
 				return err
 			}
@@ -61,13 +65,18 @@ func TarFolder(ctx context.Context, dir string, w io.Writer) (*Manifest, error) 
 					hdr.Typeflag, hdr.Linkname = tar.TypeLink, first
 					break
 				}
-				links[key] = rel
 			}
 			var err error
-			if f, err = os.Open(full); err != nil {
+			if f, err = os.Open(full); gone(err) {
+				return nil // removed since the listing
+			} else if err != nil {
 				return err
 			}
 			defer f.Close()
+			if st != nil && st.Nlink > 1 {
+				// Only a name that was copied can be a later name's link.
+				links[[2]uint64{uint64(st.Dev), st.Ino}] = rel
+			}
 			// The size written is the size read now: a file growing
 			// during the walk is recorded as copied.
 			if fi, err = f.Stat(); err != nil {
@@ -132,6 +141,9 @@ func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
 					continue // drain
 				}
 				fi, err := copyFile(filepath.Join(src, filepath.FromSlash(j.rel)), filepath.Join(dst, filepath.FromSlash(j.rel)), buf)
+				if errors.Is(err, errSourceGone) {
+					continue // removed since the listing: not copied, not in the manifest
+				}
 				if err == nil {
 					err = finish(filepath.Join(dst, filepath.FromSlash(j.rel)), fi)
 				}
@@ -166,6 +178,9 @@ func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
 			return nil
 		case fi.Mode()&fs.ModeSymlink != 0:
 			l, err := os.Readlink(from)
+			if gone(err) {
+				return nil // removed since the listing
+			}
 			if err != nil {
 				return err
 			}
@@ -215,6 +230,22 @@ func CopyFolder(ctx context.Context, src, dst string) (*Manifest, error) {
 		}
 		st := j.fi.Sys().(*syscall.Stat_t)
 		first := links[[2]uint64{uint64(st.Dev), st.Ino}]
+		if _, copied := m.entries[first]; !copied {
+			// The first name was gone when its copy began: copy this
+			// one on its own, if it is still there.
+			buf := make([]byte, 256<<10)
+			fi, cerr := copyFile(filepath.Join(src, filepath.FromSlash(j.rel)), filepath.Join(dst, filepath.FromSlash(j.rel)), buf)
+			switch {
+			case errors.Is(cerr, errSourceGone):
+			case cerr != nil:
+				err = fmt.Errorf("%s: %w", j.rel, cerr)
+			default:
+				if err = finish(filepath.Join(dst, filepath.FromSlash(j.rel)), fi); err == nil {
+					m.entries[j.rel] = EntryOf(j.rel, fi, "")
+				}
+			}
+			continue
+		}
 		if err = os.Link(filepath.Join(dst, filepath.FromSlash(first)), filepath.Join(dst, filepath.FromSlash(j.rel))); err == nil {
 			m.entries[j.rel] = EntryOf(j.rel, j.fi, "")
 		}
@@ -259,8 +290,15 @@ func finish(p string, fi fs.FileInfo) error {
 }
 
 // copyFile copies one file's content and returns its stat as read.
+// errSourceGone is copyFile's answer for a source removed since the
+// walk listed it.
+var errSourceGone = errors.New("removed since the listing")
+
 func copyFile(from, to string, buf []byte) (fs.FileInfo, error) {
 	in, err := os.Open(from)
+	if gone(err) {
+		return nil, errSourceGone
+	}
 	if err != nil {
 		return nil, err
 	}
