@@ -20,7 +20,10 @@ type urls struct {
 	// a request to <service>-<publicHost> is the app server of Nov 2025,
 	// which builds service links in subdomain form even in path mode.
 	publicHost string
-	domain     string
+	// svcHosts are <service>-<publicHost>, made once: route runs on
+	// every request, polls included.
+	svcHosts map[string]string
+	domain   string
 }
 
 func newURLs(publicURL, domain string) (urls, error) {
@@ -34,7 +37,13 @@ func newURLs(publicURL, domain string) (urls, error) {
 			return urls{}, err
 		}
 	}
-	return urls{base: strings.TrimRight(publicURL, "/"), public: u, publicHost: strings.ToLower(u.Hostname()), domain: d}, nil
+	us := urls{base: strings.TrimRight(publicURL, "/"), public: u, publicHost: strings.ToLower(u.Hostname()), domain: d, svcHosts: map[string]string{}}
+	if us.publicHost != "" {
+		for _, svc := range []string{svcVSCode, svcWorker1, svcWorker2} {
+			us.svcHosts[svc+"-"+us.publicHost] = svc
+		}
+	}
+	return us, nil
 }
 
 // checkDomain wants a DNS name (labels of letters, digits and hyphens):
@@ -93,12 +102,8 @@ func (u urls) route(hostport string) (id, svc string, err error) {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if u.publicHost != "" {
-		for _, s := range []string{svcVSCode, svcWorker1, svcWorker2} {
-			if host == s+"-"+u.publicHost {
-				return "", s, nil
-			}
-		}
+	if svc, ok := u.svcHosts[host]; ok {
+		return "", svc, nil
 	}
 	if u.domain == "" || !strings.HasSuffix(host, "."+u.domain) {
 		return "", "", errNotRuntimeHost
