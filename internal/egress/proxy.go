@@ -242,6 +242,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, via string) {
 		refuse(w, s.deny(sandbox, src, net.JoinHostPort(host, strconv.Itoa(port)), via, why))
 		return
 	}
+	// The body may still be on its way when the answer's headers go
+	// out (an upload answered early): keep reading it.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	out := r.Clone(context.WithValue(r.Context(), ctxKey{}, &dialWho{sandbox, src, m, via}))
 	out.RequestURI = ""
 	for _, h := range hopHeaders {

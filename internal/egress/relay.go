@@ -81,6 +81,12 @@ func (s *Server) newRelay() http.Handler {
 			http.Error(w, "no sandbox of this proxy at "+t.target.Addr().String(), http.StatusNotFound)
 			return
 		}
+		// A sandbox may answer before it has read the whole request
+		// (sandboxd's streamed run flushes its start at once). Without
+		// full duplex Go's server stops the request body once the
+		// answer's headers are flushed, the transport then drops the
+		// upstream connection, and both sides are cut.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), relayTarget{}, t)))
 	})
 }

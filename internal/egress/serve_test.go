@@ -238,3 +238,49 @@ func FuzzParseRelay(f *testing.F) {
 		}
 	})
 }
+
+// A sandbox that answers before it has read the whole request (sandboxd's
+// streamed run flushes its start event at once) still gets the rest of
+// the body through the relay, and the client gets the whole answer: Go's
+// server would otherwise stop the request body once the relay flushed the
+// answer's headers, and the relay cut both (sbx saw "unexpected EOF").
+func TestRelayFullDuplex(t *testing.T) {
+	p := newLoopbackProxy(t)
+	port := freeTCP(t)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.77.3:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		fmt.Fprint(w, "started\n")
+		_ = rc.Flush()
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "read %d %v\n", n, err)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	if err := p.s.Register(netip.MustParseAddr("127.0.77.3"), "sb", netpolicy.MustParse("none")); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		// The first part at once, the rest after the answer has begun.
+		pw.Write([]byte(strings.Repeat("a", 1000)))
+		time.Sleep(300 * time.Millisecond)
+		pw.Write([]byte(strings.Repeat("b", 1000)))
+		pw.Close()
+	}()
+	url := fmt.Sprintf("http://127.0.0.1:%d%s/run", p.ports.Control, RelayPath("tok", netip.MustParseAddr("127.0.77.3"), port))
+	req, _ := http.NewRequest("POST", url, pr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "started\nread 2000 <nil>\n" {
+		t.Fatalf("through the relay: %q, %v", b, err)
+	}
+}

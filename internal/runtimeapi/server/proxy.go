@@ -338,6 +338,11 @@ func (s *Server) forwardPlain(w http.ResponseWriter, r *http.Request, target *ur
 		body := &noopCloseReader{rc: r.Body}
 		defer body.Close()
 		out.Body, out.ContentLength = body, r.ContentLength
+		// The workload may answer before it has read all of it (a
+		// stream that starts at once): without full duplex Go's server
+		// stops the body when the answer's headers are flushed, and
+		// the transport drops the connection to the workload.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 
 	res, err := s.transport().RoundTrip(out)

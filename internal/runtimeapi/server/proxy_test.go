@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -177,4 +178,39 @@ type nopStore struct{ Store }
 
 func (nopStore) Runtime(context.Context, string, string) (store.Runtime, error) {
 	return store.Runtime{}, errdefs.New(errdefs.ErrNotFound, "no runtime")
+}
+
+// A workload that answers before reading the whole (streamed) request
+// body gets the rest of it, and the client the whole answer.
+func TestProxyFullDuplex(t *testing.T) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.EnableFullDuplex()
+		io.WriteString(w, "started\n")
+		_ = rc.Flush()
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "read %d %v\n", n, err)
+	}))
+	defer back.Close()
+	bu, _ := url.Parse(back.URL)
+	srv := &Server{routes: newRouteTable(), cfg: Config{Store: nopStore{}}, log: slog.New(slog.DiscardHandler)}
+	srv.routes.set(route{id: "rt-a", state: store.Running, targets: map[string]*url.URL{svcMain: bu}})
+	front := httptest.NewServer(http.HandlerFunc(srv.proxy))
+	defer front.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(strings.Repeat("a", 100<<10)))
+		time.Sleep(300 * time.Millisecond)
+		pw.Write([]byte(strings.Repeat("b", 1000)))
+		pw.Close()
+	}()
+	resp, err := http.Post(front.URL+"/rt-a/run", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != fmt.Sprintf("started\nread %d <nil>\n", 100<<10+1000) {
+		t.Fatalf("through the proxy: %q, %v", b, err)
+	}
 }
