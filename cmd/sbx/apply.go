@@ -61,12 +61,24 @@ func (a *app) apply(ctx context.Context, id string, paths []string, force, asJSO
 				fmt.Fprintf(a.stderr, "sbx: %s/%s: %s (written anyway: --force)\n", r.Target, c.Path, c.Reason)
 			}
 		}
+		unnamed := 0
 		for _, c := range r.Skipped {
-			why := "risky: name it to apply it"
-			if c.Type == "special" {
+			var why string
+			switch {
+			case c.Type == "special":
 				why = "a " + c.Mode.Type().String() + ": not applied"
+			case c.Risky:
+				why = "risky: name it to apply it"
+			default:
+				// Left out because other paths were named: not worth
+				// a line each.
+				unnamed++
+				continue
 			}
 			fmt.Fprintf(a.stderr, "sbx: left out %s/%s (%s)\n", r.Target, c.Path, why)
+		}
+		if unnamed > 0 {
+			fmt.Fprintf(a.stderr, "sbx: %s: %d change(s) not named stay for a later apply (sbx diff %s lists them)\n", r.Target, unnamed, id)
 		}
 	}
 	if err == nil && len(res) > 0 && countApplied(res) == 0 {

@@ -48,6 +48,15 @@ func TestGuardedRunDiffApply(t *testing.T) {
 	if r := sbxCmd(t, e, "rm", id); r.code != 125 || !strings.Contains(r.stderr, "unapplied") {
 		t.Fatalf("rm with unapplied changes: %s", r)
 	}
+	// Naming one path leaves the others for later, and says so without
+	// calling them risky.
+	r = mustSbx(t, e, "apply", id, "new.txt")
+	if strings.Contains(r.stderr, "keep.txt (risky") || !strings.Contains(r.stderr, "/workspace: 1 change(s) not named stay for a later apply") {
+		t.Fatalf("apply of one path: %s", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "keep.txt")); string(b) != "one\ntwo\n" {
+		t.Fatalf("keep.txt applied without being named: %q", b)
+	}
 	r = mustSbx(t, e, "apply", id)
 	if !strings.Contains(r.stderr, "left out /workspace/.vscode") {
 		t.Fatalf("apply: %s", r)
