@@ -70,6 +70,20 @@ func TestLabelFlag(t *testing.T) {
 	}
 }
 
+// --network-policy "" (an unset variable in a script) is refused rather
+// than taken as the default, open.
+func TestEmptyNetworkPolicyFlag(t *testing.T) {
+	a := &app{getenv: func(string) string { return "" }}
+	for _, v := range []string{"", " "} {
+		if _, err := a.parseRun([]string{"--network-policy", v, "--", "true"}); err == nil || !strings.Contains(err.Error(), "--network-policy needs a policy") {
+			t.Errorf("--network-policy %q: %v", v, err)
+		}
+	}
+	if o, err := a.parseRun([]string{"--network-policy", "none", "--", "true"}); err != nil || o.NetworkPolicy != "none" {
+		t.Errorf("--network-policy none: %+v %v", o.NetworkPolicy, err)
+	}
+}
+
 func TestCompletion(t *testing.T) {
 	e := baseEnv()
 	for _, shell := range []string{"bash", "zsh", "fish"} {

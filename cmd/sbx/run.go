@@ -104,10 +104,22 @@ func (f *runFlags) define(fs *pflag.FlagSet) {
 	fs.SetInterspersed(false)
 }
 
+// emptyPolicyFlag refuses --network-policy "": a script passing an unset
+// variable would otherwise get the open network without a word.
+func emptyPolicyFlag(fs *pflag.FlagSet) error {
+	if fl := fs.Lookup("network-policy"); fl != nil && fl.Changed && strings.TrimSpace(fl.Value.String()) == "" {
+		return usageErrorf("run", "--network-policy needs a policy: none, open, an allow-list, or a name from [sandbox.network_policies]")
+	}
+	return nil
+}
+
 func (a *app) runCmd() *cobra.Command {
 	f := &runFlags{}
 	c := newCommand("run [OPTIONS] [--] [COMMAND [ARG...]]", "Create a sandbox and run a command or a shell in it", runAbout,
 		func(c *cobra.Command, args []string) error {
+			if err := emptyPolicyFlag(c.Flags()); err != nil {
+				return err
+			}
 			o, err := a.runOptions(f, args)
 			if err != nil {
 				return err
@@ -126,6 +138,9 @@ func (a *app) parseRun(args []string) (runOptions, error) {
 	f.define(fs)
 	if err := fs.Parse(args); err != nil {
 		return runOptions{}, usageErrorf("run", "%v", err)
+	}
+	if err := emptyPolicyFlag(fs); err != nil {
+		return runOptions{}, err
 	}
 	return a.runOptions(f, fs.Args())
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
@@ -205,7 +206,78 @@ func Resolve(s string, named map[string]string) (Policy, error) {
 		}
 		return p, nil
 	}
+	if oneLabel(s) {
+		// "opne", "nnone", a misspelt policy name: as an allow-list of
+		// one host name without a dot it would quietly refuse
+		// everything. Such a host is written "allow,NAME".
+		return Policy{}, unknownPolicy(s, named)
+	}
 	return Parse(s)
+}
+
+// oneLabel says whether s is a single word that is no keyword, address
+// or domain with a dot.
+func oneLabel(s string) bool {
+	switch strings.ToLower(s) {
+	case string(None), string(Open), string(Allow):
+		return false
+	}
+	return s != "" && !strings.ContainsAny(s, ".:/*!, \t")
+}
+
+func unknownPolicy(s string, named map[string]string) error {
+	words := []string{string(None), string(Open), string(Allow)}
+	names := make([]string, 0, len(named))
+	for n := range named {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	hint := ""
+	best := 3 // at most two edits away
+	for _, w := range append(words, names...) {
+		if len(s) > 64 {
+			break
+		}
+		if d := editDistance(strings.ToLower(s), strings.ToLower(w)); d < best {
+			best, hint = d, w
+		}
+	}
+	msg := fmt.Sprintf("unknown network policy %q: say none, open, an allow-list of domains and CIDRs", s)
+	if len(names) > 0 {
+		msg += ", or one of [sandbox.network_policies] (" + strings.Join(names, ", ") + ")"
+	}
+	if hint != "" {
+		msg += fmt.Sprintf("; did you mean %q?", hint)
+	}
+	msg += fmt.Sprintf(" (a host name without a dot is written \"allow,%s\")", s)
+	return invalid("%s", msg)
+}
+
+// editDistance counts the edits between two short words: insertions,
+// deletions, substitutions and swaps of neighbours ("opne" is one from
+// "open").
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 func canonEntry(s string) (string, error) {

@@ -3,6 +3,7 @@ package netpolicy
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
@@ -125,6 +126,19 @@ func TestResolveNamed(t *testing.T) {
 	}
 	if p, _ := Resolve("x.test", named); p.String() != "allow,x.test" {
 		t.Errorf("inline = %s", p)
+	}
+	// A lone word that is neither a keyword nor a name is a typo, not an
+	// allow-list that refuses everything.
+	for in, hint := range map[string]string{"opne": `did you mean "open"?`, "nnone": `did you mean "none"?`, "registris": `did you mean "registries"?`, "db": `"allow,db"`} {
+		_, err := Resolve(in, named)
+		if !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.Contains(err.Error(), hint) || !strings.Contains(err.Error(), "registries") {
+			t.Errorf("Resolve(%q) = %v, want an error with %s", in, err, hint)
+		}
+	}
+	for _, in := range []string{"OPEN", "allow,db", "None", "open,!x.test"} {
+		if _, err := Resolve(in, named); err != nil {
+			t.Errorf("Resolve(%q): %v", in, err)
+		}
 	}
 }
 
