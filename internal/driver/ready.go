@@ -3,11 +3,14 @@ package driver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
+	"github.com/sbx-dev/sbx/internal/errdefs"
 	"github.com/sbx-dev/sbx/sandboxapi"
 )
 
@@ -21,12 +24,23 @@ func WaitAlive(ctx context.Context, hc *http.Client, url string, gone func(conte
 	delay := time.Millisecond
 	var last error
 	nextCheck := time.Now().Add(100 * time.Millisecond)
+	dnsFails := 0
 	for {
 		err := probe(ctx, hc, url)
 		if err == nil {
 			return nil
 		}
 		last = err
+		// A host name that does not resolve will not start to: say so
+		// now, not at the end of the start timeout (a runtime API in
+		// subdomain mode whose wildcard name is not in DNS).
+		var de *net.DNSError
+		if errors.As(err, &de) {
+			dnsFails++
+			if de.IsNotFound || dnsFails >= maxDNSFails {
+				return errdefs.Wrap(errdefs.ErrUnavailable, fmt.Sprintf("sandboxd at %s: its host name %s does not resolve here (%v)", url, de.Name, de), err)
+			}
+		}
 		// Asking the engine on every try would load it most exactly when
 		// it is busiest, in a burst of creates; every 200 ms still turns
 		// an exit into an error in a fraction of a second.
@@ -53,6 +67,10 @@ func WaitAlive(ctx context.Context, hc *http.Client, url string, gone func(conte
 		}
 	}
 }
+
+// maxDNSFails is how many failed lookups (timeouts, a resolver that does
+// not answer) end the wait; a name that is not found ends it at once.
+const maxDNSFails = 3
 
 func probe(ctx context.Context, hc *http.Client, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
