@@ -47,9 +47,10 @@ func main() {
 
 const usage = `usage:
   sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--domain DOMAIN] [--auto-resume] [--runtime docker|modal] [--config FILE]
-  sandbox-api keys create NAME
-  sandbox-api keys list
-  sandbox-api keys revoke NAME_OR_ID
+  sandbox-api keys create NAME [--db PATH_OR_DSN]
+  sandbox-api keys list [--db PATH_OR_DSN]
+  sandbox-api keys revoke NAME_OR_ID [--db PATH_OR_DSN]
+(every flag also as SANDBOX_API_<NAME> and in the --config file; see --help of serve)
 `
 
 // settings are serve's and keys' options: flags, else environment
@@ -98,7 +99,7 @@ func load(fs *flag.FlagSet, args []string, stderr io.Writer, getenv func(string)
 	var s settings
 	var cfgFile string
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfgFile, "config", getenv("SANDBOX_API_CONFIG"), "TOML file with the settings below (addr, db, public_url, domain, auto_resume, start_timeout, log_level)")
+	fs.StringVar(&cfgFile, "config", getenv("SANDBOX_API_CONFIG"), "TOML file with the settings below (addr, db, public_url, domain, auto_resume, start_timeout, log_level, sweep_interval, instance, runtime)")
 	addr := fs.String("addr", "", "address to listen on (SANDBOX_API_ADDR; default 127.0.0.1:8000)")
 	db := fs.String("db", "", "SQLite file or postgres:// DSN (SANDBOX_API_DB; default a SQLite file in the state directory)")
 	pub := fs.String("public-url", "", "base URL clients reach the service at (SANDBOX_API_PUBLIC_URL; default http://ADDR)")

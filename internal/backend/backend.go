@@ -105,8 +105,17 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	if name == "" {
 		name = config.DefaultRuntime
 	}
-	f, ok := factories(o)[name]
+	fs := factories(o)
+	f, ok := fs[name]
 	if !ok {
+		known := make([]string, 0, len(fs)+1)
+		for n := range fs {
+			known = append(known, n)
+		}
+		if _, ok := fs["modal"]; !ok {
+			known = append(known, "modal") // named, with how to link it, below
+		}
+		sort.Strings(known)
 		// Runtimes OpenHands users configure that this sbx does not
 		// implement yet get a clear answer instead of "unknown".
 		if name == "modal" {
@@ -115,9 +124,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 			return nil, errdefs.New(errdefs.ErrNotImplemented, "RUNTIME=modal is not linked into this program: pass modal.Drivers() (package github.com/sbx-dev/sbx/modal) in sbx.Options.Drivers, as the sbx CLI does")
 		}
 		if slices.Contains([]string{"kubernetes"}, name) {
-			return nil, errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s is not available in this sbx yet; use docker (default) or local", name))
+			return nil, errdefs.New(errdefs.ErrNotImplemented, fmt.Sprintf("RUNTIME=%s is not available in this sbx yet; use one of %s (docker is the default)", name, strings.Join(known, ", ")))
 		}
-		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=%q is not a runtime sbx knows; use docker (the default) or, without Docker, local", name))
+		return nil, errdefs.New(errdefs.ErrInvalidArgument, fmt.Sprintf("RUNTIME=%q is not a runtime sbx knows; use one of %s (docker is the default; local runs without Docker)", name, strings.Join(known, ", ")))
 	}
 	d, closer, err := f(ctx, cfg, o)
 	if err != nil {
