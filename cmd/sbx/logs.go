@@ -14,7 +14,7 @@ it was tried (connect, proxy, http, tls, dns) and why.`
 
 func (a *app) logsCmd() *cobra.Command {
 	var tail int
-	var network bool
+	var network, asJSON bool
 	c := newCommand("logs [OPTIONS] ID", "Show a sandbox's server log", logsAbout, func(c *cobra.Command, args []string) error {
 		if len(args) != 1 {
 			return usageErrorf("logs", "want exactly one sandbox id")
@@ -22,13 +22,17 @@ func (a *app) logsCmd() *cobra.Command {
 		if tail < 0 {
 			return usageErrorf("logs", "--tail must not be negative")
 		}
+		if asJSON && !network {
+			return usageErrorf("logs", "--json goes with --network (the server log is text)")
+		}
 		if network {
-			return a.networkLog(c.Context(), args[0])
+			return a.networkLog(c.Context(), args[0], asJSON)
 		}
 		return a.logs(c.Context(), args[0], tail)
 	})
 	c.Flags().IntVar(&tail, "tail", 0, "show only the last `N` lines (default: all)")
 	c.Flags().BoolVar(&network, "network", false, "show the connections the network policy refused instead")
+	c.Flags().BoolVar(&asJSON, "json", false, "with --network, print the refusals as a JSON array")
 	c.ValidArgsFunction = a.completeIDs(1)
 	return c
 }

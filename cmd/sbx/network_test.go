@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,5 +65,25 @@ func TestNetworkCommand(t *testing.T) {
 	}
 	if r := sbxCmd(t, e, "network", id, "--policy", "x.test", "--allow", "y.test"); r.code != 2 {
 		t.Errorf("--policy with --allow: %s", r)
+	}
+	// The same as JSON.
+	var ds []struct{ Dest, Via, Reason string }
+	if r := mustSbx(t, e, "logs", "--network", "--json", id); json.Unmarshal([]byte(r.stdout), &ds) != nil || len(ds) == 0 || !slices.ContainsFunc(ds, func(d struct{ Dest, Via, Reason string }) bool {
+		return d.Dest == "evil.pypi.org:443" && d.Reason == "on the deny-list"
+	}) {
+		t.Errorf("sbx logs --network --json: %s", r)
+	}
+	var pol struct {
+		Policy, Mode string
+		Allow, Deny  []string
+	}
+	if r := mustSbx(t, e, "network", "--json", id); json.Unmarshal([]byte(r.stdout), &pol) != nil || pol.Mode != "allow" || len(pol.Allow) != 2 || len(pol.Deny) != 1 || pol.Policy != "allow,*.pythonhosted.org,pypi.org,!evil.pypi.org" {
+		t.Errorf("sbx network --json: %s", r)
+	}
+	if r := sbxCmd(t, e, "logs", "--json", id); r.code != 2 {
+		t.Errorf("logs --json without --network: %s", r)
+	}
+	if r := sbxCmd(t, e, "network", id, "--policy", "opne"); r.code != exitFailure || !strings.Contains(r.stderr, `did you mean "open"?`) {
+		t.Errorf("a misspelt policy: %s", r)
 	}
 }

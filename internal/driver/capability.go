@@ -130,9 +130,9 @@ type NetworkPolicer interface {
 	// sandbox's network cannot take without a restart (to or from none,
 	// or away from a plain open network) is ErrNotImplemented.
 	SetNetworkPolicy(ctx context.Context, id string, p netpolicy.Policy) error
-	// NetworkLog copies the sandbox's refused connections to w, one line
-	// each (time, destination, reason).
-	NetworkLog(ctx context.Context, id string, w io.Writer) error
+	// NetworkDenials are the sandbox's refused connections, oldest
+	// first.
+	NetworkDenials(ctx context.Context, id string) ([]netpolicy.Denial, error)
 }
 
 // WorkloadRunner is a driver that honours Spec.Workload: it runs the

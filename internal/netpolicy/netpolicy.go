@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
 )
@@ -45,6 +46,20 @@ type Policy struct {
 	Mode  Mode
 	Allow []string
 	Deny  []string
+}
+
+// Denial is one connection (or name lookup) a sandbox's policy refused,
+// as the proxy logged it.
+type Denial struct {
+	Time time.Time `json:"time"`
+	// Dest is host:port as the sandbox named it.
+	Dest string `json:"dest"`
+	// Via is how it was tried: connect, proxy, http, tls, dns.
+	Via    string `json:"via"`
+	Reason string `json:"reason"`
+	// NotLoggedBefore counts this sandbox's denials left out of the log
+	// just before this one (a flood is logged at a bounded rate).
+	NotLoggedBefore int `json:"not_logged_before,omitempty"`
 }
 
 // Parse reads the text form: "none", "open", or entries separated by

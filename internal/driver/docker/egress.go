@@ -786,39 +786,36 @@ func (d *Driver) SetNetworkPolicy(ctx context.Context, id string, p netpolicy.Po
 	return d.control(ctx, px, http.MethodPut, "/v1/clients/"+pol.ip.String(), registration{Sandbox: id, Policy: p.String()}, nil)
 }
 
-// NetworkLog implements driver.NetworkPolicer from the proxy's log.
-func (d *Driver) NetworkLog(ctx context.Context, id string, w io.Writer) error {
+// NetworkDenials implements driver.NetworkPolicer from the proxy's log.
+func (d *Driver) NetworkDenials(ctx context.Context, id string) ([]netpolicy.Denial, error) {
 	_, c, err := d.ownContainer(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pol, ok := policedOf(c)
 	if !ok {
-		return errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s has network policy open: nothing is refused, so nothing is logged", id))
+		return nil, errdefs.New(errdefs.ErrNotFound, fmt.Sprintf("sandbox %s has network policy open: nothing is refused, so nothing is logged", id))
 	}
 	var buf bytes.Buffer
 	if err := d.copyLogs(ctx, egressPrefix+pol.key, &buf, 0); err != nil {
-		return err
+		return nil, err
 	}
+	out := []netpolicy.Denial{}
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var rec struct {
-			Time    time.Time `json:"time"`
-			Msg     string    `json:"msg"`
-			Sandbox string    `json:"sandbox"`
-			Dest    string    `json:"dest"`
-			Via     string    `json:"via"`
-			Reason  string    `json:"reason"`
+			netpolicy.Denial
+			Msg     string `json:"msg"`
+			Sandbox string `json:"sandbox"`
 		}
 		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Msg != "denied" || rec.Sandbox != id {
 			continue
 		}
-		if _, err := fmt.Fprintf(w, "%s  denied  %-40s  %-7s  %s\n", rec.Time.UTC().Format(time.RFC3339Nano), rec.Dest, rec.Via, rec.Reason); err != nil {
-			return err
-		}
+		rec.Time = rec.Time.UTC()
+		out = append(out, rec.Denial)
 	}
-	return sc.Err()
+	return out, sc.Err()
 }
 
 // pruneEgress removes proxies and networks of sbx's that no sandbox

@@ -208,8 +208,15 @@ func netLog(t *testing.T, d *Driver, id string) string {
 	var b strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.NetworkLog(ctx, id, &b); err != nil {
+	ds, err := d.NetworkDenials(ctx, id)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, x := range ds {
+		if x.Time.IsZero() || x.Dest == "" || x.Via == "" || x.Reason == "" {
+			t.Errorf("a denial without all its fields: %+v", x)
+		}
+		fmt.Fprintf(&b, "%s  denied  %-40s  %-7s  %s\n", x.Time.Format(time.RFC3339Nano), x.Dest, x.Via, x.Reason)
 	}
 	return b.String()
 }
