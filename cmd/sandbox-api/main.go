@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,7 +49,7 @@ func main() {
 const usage = `usage:
   sandbox-api serve [--addr ADDR] [--db PATH_OR_DSN] [--public-url URL] [--domain DOMAIN] [--auto-resume] [--runtime docker|modal] [--config FILE]
   sandbox-api keys create NAME [--db PATH_OR_DSN]
-  sandbox-api keys list [--db PATH_OR_DSN]
+  sandbox-api keys list [--db PATH_OR_DSN] [--json]
   sandbox-api keys revoke NAME_OR_ID [--db PATH_OR_DSN]
 (every flag also as SANDBOX_API_<NAME> and in the --config file; see --help of serve)
 `
@@ -201,6 +202,7 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	}
 	verb, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("keys "+verb, flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "keys list: print a JSON array (name, id, created, revoked)")
 	s, err := load(fs, rest, stderr, getenv)
 	if err != nil {
 		return 2
@@ -231,6 +233,30 @@ func keys(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		if err != nil {
 			fmt.Fprintf(stderr, "sandbox-api: %v\n", err)
 			return 1
+		}
+		if *asJSON {
+			type keyJSON struct {
+				Name    string     `json:"name"`
+				ID      string     `json:"id"`
+				Created time.Time  `json:"created"`
+				Revoked *time.Time `json:"revoked"`
+			}
+			out := make([]keyJSON, 0, len(ks))
+			for _, k := range ks {
+				j := keyJSON{Name: k.Name, ID: k.ID, Created: k.Created.UTC()}
+				if !k.Active() {
+					r := k.Revoked.UTC()
+					j.Revoked = &r
+				}
+				out = append(out, j)
+			}
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(out); err != nil {
+				fmt.Fprintf(stderr, "sandbox-api: %v\n", err)
+				return 1
+			}
+			return 0
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tID\tCREATED\tSTATE")

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The backend is docker unless --runtime, SANDBOX_API_RUNTIME or the
@@ -69,5 +72,35 @@ func TestDomainSetting(t *testing.T) {
 		if err != nil || s.Domain != tc.want {
 			t.Errorf("%v %v: domain %q, %v; want %q", tc.args, tc.env, s.Domain, err, tc.want)
 		}
+	}
+}
+
+// keys list --json: every key with its state, the secret never.
+func TestKeysListJSON(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "api.db")
+	env := func(string) string { return "" }
+	var out, errb strings.Builder
+	if code := run(context.Background(), []string{"keys", "create", "alice", "--db", db}, &out, &errb, env); code != 0 {
+		t.Fatalf("create: %d %s", code, errb.String())
+	}
+	secret := strings.TrimSpace(out.String())
+	run(context.Background(), []string{"keys", "create", "bob", "--db", db}, io.Discard, io.Discard, env)
+	if code := run(context.Background(), []string{"keys", "revoke", "bob", "--db", db}, io.Discard, io.Discard, env); code != 0 {
+		t.Fatal("revoke")
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"keys", "list", "--db", db, "--json"}, &out, &errb, env); code != 0 {
+		t.Fatalf("list: %d %s", code, errb.String())
+	}
+	var ks []struct {
+		Name    string
+		ID      string
+		Revoked *time.Time
+	}
+	if err := json.Unmarshal([]byte(out.String()), &ks); err != nil || len(ks) != 2 || ks[0].Name != "alice" || ks[0].Revoked != nil || ks[1].Revoked == nil {
+		t.Fatalf("keys list --json: %v %s", err, out.String())
+	}
+	if strings.Contains(out.String(), secret) {
+		t.Error("the list shows a secret")
 	}
 }
