@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sbx-dev/sbx/internal/pyliteral"
+	"github.com/sbx-dev/sbx/internal/suggest"
 )
 
 // Section names as they appear in config.toml. Host-side environment
@@ -476,37 +477,7 @@ func truncate(s string, n int) string {
 }
 
 // closest suggests a known key for a misspelt one, or "".
-func closest(name string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(name, k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance; one side is always a short
-// key name, so the quadratic cost stays small even for hostile input.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func closest(name string, known []string) string { return suggest.Closest(name, known) }
 
 // sectionKeys lists the key names of one section.
 func sectionKeys(table []key, section string) []string {

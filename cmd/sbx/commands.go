@@ -14,6 +14,7 @@ import (
 
 	"github.com/sbx-dev/sbx"
 	"github.com/sbx-dev/sbx/internal/sandboxdbin"
+	"github.com/sbx-dev/sbx/internal/suggest"
 	"github.com/sbx-dev/sbx/modal"
 )
 
@@ -200,7 +201,7 @@ func suggestFlag(fs *pflag.FlagSet, typed string) string {
 		if f.Hidden {
 			return
 		}
-		d := editDistance(typed, f.Name)
+		d := suggest.Distance(typed, f.Name)
 		if strings.HasPrefix(f.Name, typed) && d > 1 {
 			d = 1
 		}
@@ -219,33 +220,6 @@ func suggestFlag(fs *pflag.FlagSet, typed string) string {
 		return "-" + f.Shorthand + " (--" + f.Name + ")"
 	}
 	return "--" + f.Name
-}
-
-// editDistance is the optimal string alignment distance between a and b:
-// Levenshtein's, with a swap of two neighbours counted as one edit, the
-// commonest typo (--nmae).
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // noArgs is the operand check of commands that take none.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sbx-dev/sbx/internal/errdefs"
+	"github.com/sbx-dev/sbx/internal/suggest"
 )
 
 // Mode is what a destination that no entry names gets.
@@ -247,16 +248,11 @@ func unknownPolicy(s string, named map[string]string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	hint := ""
-	best := 3 // at most two edits away
+	lower := make([]string, 0, len(words)+len(names))
 	for _, w := range append(words, names...) {
-		if len(s) > 64 {
-			break
-		}
-		if d := editDistance(strings.ToLower(s), strings.ToLower(w)); d < best {
-			best, hint = d, w
-		}
+		lower = append(lower, strings.ToLower(w))
 	}
+	hint := suggest.Closest(strings.ToLower(s), lower)
 	msg := fmt.Sprintf("unknown network policy %q: say none, open, an allow-list of domains and CIDRs", s)
 	if len(names) > 0 {
 		msg += ", or one of [sandbox.network_policies] (" + strings.Join(names, ", ") + ")"
@@ -266,33 +262,6 @@ func unknownPolicy(s string, named map[string]string) error {
 	}
 	msg += fmt.Sprintf(" (a host name without a dot is written \"allow,%s\")", s)
 	return invalid("%s", msg)
-}
-
-// editDistance counts the edits between two short words: insertions,
-// deletions, substitutions and swaps of neighbours ("opne" is one from
-// "open").
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 func canonEntry(s string) (string, error) {
