@@ -248,11 +248,17 @@ func unknownPolicy(s string, named map[string]string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// Compared without case, suggested as spelt: a named policy is
+	// looked up exactly.
 	lower := make([]string, 0, len(words)+len(names))
+	spelt := make(map[string]string, len(words)+len(names))
 	for _, w := range append(words, names...) {
 		lower = append(lower, strings.ToLower(w))
+		if _, dup := spelt[strings.ToLower(w)]; !dup {
+			spelt[strings.ToLower(w)] = w
+		}
 	}
-	hint := suggest.Closest(strings.ToLower(s), lower)
+	hint := spelt[suggest.Closest(strings.ToLower(s), lower)]
 	msg := fmt.Sprintf("unknown network policy %q: say none, open, an allow-list of domains and CIDRs", s)
 	if len(names) > 0 {
 		msg += ", or one of [sandbox.network_policies] (" + strings.Join(names, ", ") + ")"

@@ -135,6 +135,9 @@ func TestResolveNamed(t *testing.T) {
 			t.Errorf("Resolve(%q) = %v, want an error with %s", in, err, hint)
 		}
 	}
+	if _, err := Resolve("pypi-onyl", map[string]string{"PyPI-Only": "pypi.org"}); err == nil || !strings.Contains(err.Error(), `did you mean "PyPI-Only"?`) {
+		t.Errorf("a named policy is suggested as spelt: %v", err)
+	}
 	for _, in := range []string{"OPEN", "allow,db", "None", "open,!x.test"} {
 		if _, err := Resolve(in, named); err != nil {
 			t.Errorf("Resolve(%q): %v", in, err)
